@@ -1,0 +1,476 @@
+"""Load a system-dynamics model and simulate it; the only module that uses PySD.
+
+A model file (Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx``) is
+translated to Python once and kept in a cache directory outside the source
+tree, keyed by the SHA-256 of the file's bytes and the PySD version. Later
+loads of an unchanged file reuse the translation.
+
+Fresh state per run
+-------------------
+PySD's ``run(params=...)`` is sticky: a constant set for one run keeps its
+value in every later run, and so do ``final_time``/``time_step``/``saveper``.
+Reloading the translated module for every run is correct but costs about as
+much as a short simulation. :class:`Model` instead remembers the default value
+of every constant and the default time settings when it loads, and before each
+run it puts back the default of every constant the previous run changed and
+passes all time settings explicitly. A run therefore never sees a value from
+an earlier run, at a cost of a few dictionary operations.
+
+Names
+-----
+Variables are named by their names in the model file ("Teacup Temperature").
+Lookups are case-insensitive and treat spaces and underscores alike, so
+PySD's Python names ("teacup_temperature") are accepted too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import pysd
+
+from .errors import ModelFileError, ParameterError, SimulationError, normalize_name, suggest
+
+__all__ = [
+    "Model",
+    "TimeSettings",
+    "Variable",
+    "cache_root",
+    "load_model",
+    "VENSIM_SUFFIXES",
+    "XMILE_SUFFIXES",
+]
+
+VENSIM_SUFFIXES = (".mdl",)
+XMILE_SUFFIXES = (".xmile", ".xml", ".stmx")
+
+#: Vensim names of the four time settings (Vensim's "control" variables).
+CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
+_CONTROL_PY = ("initial_time", "final_time", "time_step", "saveper")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One model variable, as plain data.
+
+    Attributes:
+        name: name in the model file, e.g. ``"Teacup Temperature"``.
+        py_name: PySD's Python identifier, e.g. ``"teacup_temperature"``.
+        units: units string from the model file, or ``None``.
+        comment: documentation comment from the model file, or ``None``.
+        kind: one of ``"stock"`` (an INTEG), ``"flow"`` (a variable that
+            feeds a stock's rate), ``"aux"`` (any other computed variable,
+            including SMOOTH/DELAY outputs), ``"constant"``, ``"lookup"``,
+            ``"data"`` or ``"control"`` (INITIAL TIME, FINAL TIME,
+            TIME STEP, SAVEPER).
+        range: declared range ``(min, max)`` in the variable's units; either
+            bound is ``None`` when the model leaves it open (``?``). The
+            whole attribute is ``None`` when no range is declared.
+        subscripts: subscript ranges of an arrayed variable, else ``None``.
+    """
+
+    name: str
+    py_name: str
+    units: str | None
+    comment: str | None
+    kind: str
+    range: tuple[float | None, float | None] | None
+    subscripts: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class TimeSettings:
+    """The simulation clock, in the model's time unit.
+
+    Attributes:
+        initial_time: start of the simulation.
+        final_time: end of the simulation.
+        time_step: Euler integration step.
+        saveper: interval between saved output rows.
+        units: the time unit (from TIME STEP's units), or ``None``.
+    """
+
+    initial_time: float
+    final_time: float
+    time_step: float
+    saveper: float
+    units: str | None
+
+
+def cache_root() -> Path:
+    """Directory holding translated models.
+
+    ``$PYLOOP_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/pyloop``, else
+    ``~/.cache/pyloop``.
+    """
+    explicit = os.environ.get("PYLOOP_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "pyloop"
+    return Path.home() / ".cache" / "pyloop"
+
+
+def _gist(exc: BaseException) -> str:
+    """One short line describing an exception raised by PySD or its parsers."""
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0].rstrip(".") if lines else ""
+    gist = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if len(gist) > 200:
+        gist = gist[:197] + "..."
+    source = getattr(exc, "text", None)  # parsers keep the text they failed on
+    if isinstance(source, str) and source.strip():
+        snippet = " ".join(source.split())
+        snippet = snippet if len(snippet) <= 80 else snippet[:77] + "..."
+        gist += f' (in "{snippet}")'
+    return gist
+
+
+def _translate(source: Path, entry: Path) -> None:
+    """Translate ``source`` into the cache directory ``entry``, atomically.
+
+    The file is copied into a temporary directory inside the cache root and
+    translated there (PySD writes the ``.py`` beside the file it reads); the
+    directory is renamed to ``entry`` only when translation succeeded.
+    """
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".translating-", dir=entry.parent))
+    except OSError as exc:
+        raise ModelFileError(
+            f"cannot write the translation cache '{entry.parent}': {exc.strerror or exc}; "
+            "set PYLOOP_CACHE_DIR to a writable directory"
+        ) from exc
+    try:
+        copied = tmp / source.name
+        shutil.copyfile(source, copied)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if source.suffix.lower() in VENSIM_SUFFIXES:
+                    pysd.read_vensim(str(copied), initialize=False)
+                else:
+                    pysd.read_xmile(str(copied), initialize=False)
+        except Exception as exc:  # PySD raises many kinds; rephrase them all
+            raise ModelFileError(
+                f"cannot translate model file '{source.name}': {_gist(exc)}; "
+                "correct the model file there"
+            ) from exc
+        if entry.exists() and not (entry / source.with_suffix(".py").name).is_file():
+            shutil.rmtree(entry, ignore_errors=True)  # a damaged entry: replace it
+        try:
+            os.rename(tmp, entry)
+        except OSError as exc:
+            if not (entry / source.with_suffix(".py").name).is_file():
+                raise ModelFileError(
+                    f"cannot store the translation of '{source.name}' in '{entry}': "
+                    f"{exc.strerror or exc}; check PYLOOP_CACHE_DIR"
+                ) from exc
+            # another process finished the same translation first
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_model(path: str | os.PathLike[str]) -> "Model":
+    """Load a model file, translating it into the cache when needed.
+
+    Args:
+        path: a Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx`` file.
+
+    Returns:
+        A :class:`Model` ready to :meth:`Model.simulate`.
+
+    Raises:
+        ModelFileError: the file is missing, has an unsupported suffix,
+            cannot be translated or cannot be initialised.
+    """
+    source = Path(path)
+    suffix = source.suffix.lower()
+    if suffix not in VENSIM_SUFFIXES + XMILE_SUFFIXES:
+        raise ModelFileError(
+            f"unsupported model file '{source.name}': expected a Vensim "
+            f"{'/'.join(VENSIM_SUFFIXES)} or XMILE {'/'.join(XMILE_SUFFIXES)} file"
+        )
+    if not source.is_file():
+        raise ModelFileError(
+            f"model file not found: '{source}'; check the path "
+            "(or pass --model PATH on the command line)"
+        )
+    data = source.read_bytes()
+    key = hashlib.sha256(
+        data + b"\0" + suffix.encode() + b"\0pysd " + pysd.__version__.encode()
+    ).hexdigest()
+    entry = cache_root() / key
+    py_file = entry / source.with_suffix(".py").name
+    translated = False
+    if not py_file.is_file():
+        _translate(source, entry)
+        translated = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine = pysd.load(str(py_file))
+    except Exception as exc:
+        raise ModelFileError(
+            f"cannot load model '{source.name}': {_gist(exc)}; "
+            "check the model's initial values and data files"
+        ) from exc
+    return Model(engine, source=source.resolve(), cache_dir=entry, translated=translated)
+
+
+def _limits(limits: Any) -> tuple[float | None, float | None] | None:
+    """Declared range from PySD's ``Limits`` entry; NaN bounds become None."""
+    if not isinstance(limits, tuple) or len(limits) != 2:
+        return None
+    lo, hi = (
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        for v in limits
+    )
+    if lo is None and hi is None:
+        return None
+    return (lo, hi)
+
+
+def _text(value: Any) -> str | None:
+    """A doc cell as a string, or None for missing values."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _culprit(exc: BaseException, py_to_name: Mapping[str, str]) -> str | None:
+    """Name of the innermost model variable in an exception's traceback."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        if name in py_to_name:
+            found = py_to_name[name]
+        tb = tb.tb_next
+    return found
+
+
+class Model:
+    """A loaded model: metadata as plain data and a :meth:`simulate` method.
+
+    Create it with :func:`load_model`. Each :meth:`simulate` call starts from
+    the model's own defaults plus the given constants; nothing carries over
+    between runs.
+
+    Attributes:
+        name: file name without suffix, e.g. ``"teacup"``.
+        path: absolute path of the model file.
+        cache_dir: cache directory holding the translation.
+        translated: True if this load translated the file, False if it
+            reused a cached translation.
+        variables: every variable, sorted by name.
+        time: default :class:`TimeSettings`.
+    """
+
+    def __init__(self, engine: Any, *, source: Path, cache_dir: Path, translated: bool):
+        self._engine = engine
+        self.name = source.stem
+        self.path = source
+        self.cache_dir = cache_dir
+        self.translated = translated
+        self.variables: tuple[Variable, ...] = self._read_variables()
+        self._by_name = {v.name: v for v in self.variables}
+        self._lookup = {normalize_name(v.name): v.name for v in self.variables}
+        for v in self.variables:
+            self._lookup.setdefault(normalize_name(v.py_name), v.name)
+        self._py_to_name = {v.py_name: v.name for v in self.variables}
+        t = engine.time
+        units = self._by_name.get("TIME STEP")
+        self.time = TimeSettings(
+            initial_time=float(t.initial_time()),
+            final_time=float(t.final_time()),
+            time_step=float(t.time_step()),
+            saveper=float(t.saveper()),
+            units=units.units if units else None,
+        )
+        comps = engine.components
+        self._defaults: dict[str, Any] = {
+            v.py_name: copy.deepcopy(getattr(comps, v.py_name)())
+            for v in self.variables
+            if v.kind == "constant"
+        }
+        self._dirty: set[str] = set()
+        self._default_columns = [
+            v.name
+            for v in self.variables
+            if v.kind in ("stock", "flow", "aux", "constant", "data")
+            and not engine.get_args(v.py_name)
+        ]
+
+    # ------------------------------------------------------------------ metadata
+    def _read_variables(self) -> tuple[Variable, ...]:
+        engine = self._engine
+        doc = engine.doc
+        deps = engine.dependencies
+        flows: set[str] = set()
+        for key, dep in deps.items():
+            if key.startswith("_integ_") and isinstance(dep, dict):
+                flows.update(k for k in dep.get("step", {}) if not k.startswith("_"))
+        out = []
+        for row in doc.itertuples(index=False):
+            real, py = row[0], row[1]
+            if py == "time":
+                continue
+            rtype, subtype = _text(row.Type), _text(row.Subtype)
+            if py in _CONTROL_PY:
+                kind = "control"
+            elif rtype == "Stateful" and subtype == "Integ":
+                kind = "stock"
+            elif rtype == "Constant":
+                kind = "constant"
+            elif rtype == "Lookup":
+                kind = "lookup"
+            elif rtype == "Data":
+                kind = "data"
+            elif py in flows:
+                kind = "flow"
+            else:
+                kind = "aux"
+            subs = row.Subscripts
+            out.append(
+                Variable(
+                    name=str(real),
+                    py_name=str(py),
+                    units=_text(row.Units),
+                    comment=_text(row.Comment),
+                    kind=kind,
+                    range=_limits(row.Limits),
+                    subscripts=tuple(subs) if isinstance(subs, (list, tuple)) and subs else None,
+                )
+            )
+        return tuple(sorted(out, key=lambda v: v.name.lower()))
+
+    @property
+    def stocks(self) -> tuple[str, ...]:
+        """Names of the stocks (INTEG variables)."""
+        return tuple(v.name for v in self.variables if v.kind == "stock")
+
+    @property
+    def constants(self) -> Mapping[str, Variable]:
+        """Constants that a scenario may set, by name (time settings excluded)."""
+        return MappingProxyType({v.name: v for v in self.variables if v.kind == "constant"})
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        """Default value of every constant, by name, in the constant's units."""
+        return MappingProxyType(
+            {self._py_to_name[py]: copy.deepcopy(v) for py, v in self._defaults.items()}
+        )
+
+    def resolve_name(self, name: str) -> str | None:
+        """Canonical name of a variable given any spelling, or None if unknown."""
+        if name in self._by_name:
+            return name
+        return self._lookup.get(normalize_name(name))
+
+    def variable(self, name: str) -> Variable:
+        """The :class:`Variable` called ``name``.
+
+        Raises:
+            ParameterError: no such variable; the message suggests the
+                closest names.
+        """
+        resolved = self.resolve_name(name)
+        if resolved is None:
+            raise ParameterError(
+                f"unknown variable '{name}' in model '{self.name}'"
+                + suggest(name, self._by_name)
+            )
+        return self._by_name[resolved]
+
+    # ---------------------------------------------------------------- simulation
+    def simulate(
+        self,
+        params: Mapping[str, float] | None = None,
+        return_columns: Iterable[str] | None = None,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        saveper: float | None = None,
+    ) -> pd.DataFrame:
+        """Run the model from its defaults with some constants changed.
+
+        Args:
+            params: constant name -> value (in the constant's units). Only
+                constants may be set; every other constant keeps its default.
+            return_columns: variable names to return; default every stock,
+                flow, auxiliary, constant and data variable.
+            final_time: end time (model time units); default the model's.
+            time_step: integration step (model time units); default the
+                model's. Also sets ``saveper`` unless that is given, so
+                halving the step keeps one output row per step.
+            saveper: output interval (model time units); default
+                ``time_step`` if given, else the model's SAVEPER.
+
+        Returns:
+            DataFrame indexed by time (float, model time units, named
+            ``"time"``) with one column per variable, named as in the model
+            file.
+
+        Raises:
+            ParameterError: unknown variable, or a variable that is not a
+                constant.
+            SimulationError: the integration raised an error.
+        """
+        new: dict[str, Any] = {}
+        for name, value in (params or {}).items():
+            var = self.variable(name)
+            if var.kind != "constant":
+                raise ParameterError(
+                    f"'{var.name}' is a {var.kind}, not a constant; only constants can be set"
+                )
+            new[var.py_name] = value
+        if return_columns is None:
+            columns = self._default_columns
+        else:
+            columns = [self.variable(c).name for c in return_columns]
+        if time_step is not None and saveper is None:
+            saveper = time_step
+        # put back the defaults the previous run changed, then apply this run's
+        to_set = {py: self._defaults[py] for py in self._dirty if py not in new}
+        to_set.update(new)
+        self._dirty |= set(new)
+        engine = self._engine
+        try:
+            frame = engine.run(
+                params=to_set or None,
+                return_columns=columns,
+                final_time=self.time.final_time if final_time is None else final_time,
+                time_step=self.time.time_step if time_step is None else time_step,
+                saveper=self.time.saveper if saveper is None else saveper,
+            )
+        except Exception as exc:
+            where = _culprit(exc, self._py_to_name)
+            at = engine.time()
+            raise SimulationError(
+                f"simulation of model '{self.name}' failed"
+                + (f" in '{where}'" if where else "")
+                + (f" at time {at:g}" if isinstance(at, (int, float)) else "")
+                + f": {_gist(exc)}"
+            ) from exc
+        self._dirty = set(new)
+        frame.index = pd.Index(np.asarray(frame.index, dtype=float), name="time")
+        return frame
+
+    def __repr__(self) -> str:
+        return f"Model(name={self.name!r}, variables={len(self.variables)})"
