@@ -111,18 +111,21 @@ class ScenarioFile:
     def _where(self) -> str:
         return f" in '{self.path.name}'" if self.path else " (the model has no scenario file)"
 
+    def _find(self, kind: str, plural: str, table: Mapping[str, Any], name: str) -> Any:
+        if name not in table:
+            raise ScenarioError(
+                f"unknown {kind} '{name}'{self._where}"
+                + (suggest(name, table) or _known(plural, table))
+            )
+        return table[name]
+
     def scenario(self, name: str) -> Scenario:
         """The scenario called ``name``.
 
         Raises:
             ScenarioError: unknown name; the message suggests the closest.
         """
-        if name not in self.scenarios:
-            raise ScenarioError(
-                f"unknown scenario '{name}'{self._where}"
-                + (suggest(name, self.scenarios) or _known("scenarios", self.scenarios))
-            )
-        return self.scenarios[name]
+        return self._find("scenario", "scenarios", self.scenarios, name)
 
     def policy(self, name: str) -> Policy:
         """The policy called ``name``.
@@ -130,12 +133,7 @@ class ScenarioFile:
         Raises:
             ScenarioError: unknown name; the message suggests the closest.
         """
-        if name not in self.policies:
-            raise ScenarioError(
-                f"unknown policy '{name}'{self._where}"
-                + (suggest(name, self.policies) or _known("policies", self.policies))
-            )
-        return self.policies[name]
+        return self._find("policy", "policies", self.policies, name)
 
     def chain(self, name: str) -> list[str]:
         """Scenario names from the root ancestor down to ``name``."""
