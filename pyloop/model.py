@@ -32,7 +32,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
@@ -44,6 +44,7 @@ import pysd
 from .errors import ModelFileError, ParameterError, SimulationError, normalize_name, suggest
 
 __all__ = [
+    "Equation",
     "Model",
     "TimeSettings",
     "Variable",
@@ -107,6 +108,100 @@ class TimeSettings:
     time_step: float
     saveper: float
     units: str | None
+
+
+@dataclass(frozen=True)
+class Equation:
+    """One variable's equation, as parsed from the model file.
+
+    Attributes:
+        name: the variable's name in the model file.
+        ast: PySD's abstract syntax tree of the equation (for a stock, its
+            ``IntegStructure``); ``None`` for the time settings.
+        references: names of the variables the equation reads at each step,
+            in the order they first appear (for a stock: those of its net
+            flow; its initial value is in ``initial_references``).
+        initial_references: names a stock's initial value reads; empty for
+            other variables.
+        flows: for a stock, ``flow name -> +1`` (inflow) or ``-1`` (outflow);
+            empty otherwise, and empty too when the net flow is not a plain
+            sum and difference of named flows.
+    """
+
+    name: str
+    ast: Any
+    references: tuple[str, ...]
+    initial_references: tuple[str, ...] = ()
+    flows: Mapping[str, int] = field(default_factory=dict)
+
+
+def _references(ast: Any) -> list[str]:
+    """Python names of every variable an abstract syntax tree reads."""
+    from pysd.translators.structures import abstract_expressions as ae
+
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, ae.ReferenceStructure):
+            found.append(node.reference)
+        elif isinstance(node, ae.CallStructure):
+            walk(node.arguments)  # node.function names the function, not a variable
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item)
+        elif hasattr(node, "__dataclass_fields__"):
+            for field_name in node.__dataclass_fields__:
+                walk(getattr(node, field_name))
+
+    walk(ast)
+    return found
+
+
+def _signed_flows(flow: Any) -> dict[str, int] | None:
+    """``{python name: sign}`` of a net flow written as a sum of named flows.
+
+    Returns None when the expression is anything else (a product, a call, a
+    literal), which the caller reports as "no plain flows".
+    """
+    from pysd.translators.structures import abstract_expressions as ae
+
+    if isinstance(flow, ae.ReferenceStructure):
+        return {flow.reference: 1}
+    if not isinstance(flow, ae.ArithmeticStructure):
+        return None
+    if flow.operators == ["negative"]:
+        inner = _signed_flows(flow.arguments[0])
+        return None if inner is None else {k: -v for k, v in inner.items()}
+    if any(op not in "+-" for op in flow.operators):
+        return None
+    signs: dict[str, int] = {}
+    operators = ["+"] + list(flow.operators)
+    for op, arg in zip(operators, flow.arguments):
+        sign = 1 if op == "+" else -1
+        if isinstance(arg, ae.ReferenceStructure):
+            signs[arg.reference] = signs.get(arg.reference, 0) + sign
+        elif isinstance(arg, ae.ArithmeticStructure) and arg.operators == ["negative"]:
+            inner = arg.arguments[0]
+            if not isinstance(inner, ae.ReferenceStructure):
+                return None
+            signs[inner.reference] = signs.get(inner.reference, 0) - sign
+        else:
+            return None
+    return signs
+
+
+def _abstract_model(source: Path) -> Any:
+    """PySD's abstract model of a model file (parsed, not translated)."""
+    if source.suffix.lower() in VENSIM_SUFFIXES:
+        from pysd.translators.vensim.vensim_file import VensimFile
+
+        parsed = VensimFile(source)
+    else:
+        from pysd.translators.xmile.xmile_file import XmileFile
+
+        parsed = XmileFile(source)
+    parsed.parse()
+    return parsed.get_abstract_model()
 
 
 def cache_root() -> Path:
@@ -311,6 +406,7 @@ class Model:
             if v.kind == "constant"
         }
         self._dirty: set[str] = set()
+        self._equations: Mapping[str, Equation] | None = None
         self._default_columns = [
             v.name
             for v in self.variables
@@ -398,6 +494,49 @@ class Model:
                 + suggest(name, self._by_name)
             )
         return self._by_name[resolved]
+
+    @property
+    def equations(self) -> Mapping[str, Equation]:
+        """Every variable's :class:`Equation`, by name (parsed once, on first use).
+
+        Raises:
+            ModelFileError: the model file changed or vanished since loading.
+        """
+        if self._equations is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    abstract = _abstract_model(self.path)
+            except Exception as exc:
+                raise ModelFileError(
+                    f"cannot parse model file '{self.path.name}': {_gist(exc)}"
+                ) from exc
+            names = dict(self._py_to_name, time="Time")
+            equations: dict[str, Equation] = {}
+            for section in abstract.sections[:1]:
+                for element in section.elements:
+                    for component in element.components[:1]:
+                        equations[element.name] = self._equation(element.name, component.ast, names)
+            self._equations = MappingProxyType(equations)
+        return self._equations
+
+    @staticmethod
+    def _equation(name: str, ast: Any, names: Mapping[str, str]) -> Equation:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        def named(py_names: Iterable[str]) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(names.get(py, py) for py in py_names))
+
+        if isinstance(ast, ae.IntegStructure):
+            signs = _signed_flows(ast.flow) or {}
+            return Equation(
+                name=name,
+                ast=ast,
+                references=named(_references(ast.flow)),
+                initial_references=named(_references(ast.initial)),
+                flows=MappingProxyType({names.get(py, py): sign for py, sign in signs.items()}),
+            )
+        return Equation(name=name, ast=ast, references=named(_references(ast)))
 
     # ---------------------------------------------------------------- simulation
     def simulate(

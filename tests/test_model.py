@@ -219,3 +219,35 @@ def test_any_run_sequence_leaves_no_trace(cooling_model, sequence):
     last = sequence[-1]
     assert cooling_model.simulate(last).equals(fresh.simulate(last))
     assert cooling_model.simulate().equals(fresh.simulate())
+
+
+@pytest.mark.parametrize("suffix", [".mdl", ".xmile"])
+def test_equations_give_references_and_signed_flows(suffix):
+    model = pyloop.load_model(FIXTURES / "SIR" / f"SIR{suffix}")
+    n = model.resolve_name  # the XMILE file spells names in lower case
+    eq = model.equations
+    assert dict(eq[n("Infectious")].flows) == {n("Succumbing"): 1, n("Recovering"): -1}
+    assert dict(eq[n("Susceptible")].flows) == {n("Succumbing"): -1}
+    assert eq[n("Susceptible")].initial_references == (n("Total Population"),)
+    assert set(eq[n("Succumbing")].references) == {
+        n("Susceptible"),
+        n("Infectious"),
+        n("Total Population"),
+        n("Contact Infectivity"),
+    }
+    assert set(eq) == {v.name for v in model.variables}
+
+
+def test_equations_skip_function_names(tmp_path):
+    path = tmp_path / "stepper.mdl"
+    path.write_text(
+        "{UTF-8}\nStock= INTEG (Inflow - Outflow, 1)\n\t~\tWidget\n\t~\ts\n\t|\n\n"
+        "Inflow= STEP(Height, 2) + MAX(0, Stock)\n\t~\tWidget/Month\n\t~\ti\n\t|\n\n"
+        "Outflow= Stock / Delay Time\n\t~\tWidget/Month\n\t~\to\n\t|\n\n"
+        "Height= 3\n\t~\tWidget/Month\n\t~\th\n\t|\n\nDelay Time= 4\n\t~\tMonth\n\t~\td\n\t|\n\n"
+        "INITIAL TIME = 0\n\t~\tMonth\n\t~\t\n\t|\nFINAL TIME = 5\n\t~\tMonth\n\t~\t\n\t|\n"
+        "TIME STEP = 1\n\t~\tMonth\n\t~\t\n\t|\nSAVEPER = TIME STEP\n\t~\tMonth\n\t~\t\n\t|\n"
+    )
+    eq = pyloop.load_model(path).equations
+    assert eq["Inflow"].references == ("Height", "Stock")
+    assert dict(eq["Stock"].flows) == {"Inflow": 1, "Outflow": -1}
