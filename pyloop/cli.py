@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import ModelFileError, PyloopError
 from .model import load_model
@@ -88,32 +88,31 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- run
-def _write_outputs(results, variables, out: Path) -> list[Path]:
-    """Write CSVs and the comparison figure into ``out`` all-or-nothing.
+def write_files(out: Path, writers: "dict[str, Callable[[Path], None]]") -> list[Path]:
+    """Write files into the directory ``out`` all-or-nothing.
 
-    Files are written into a temporary directory beside ``out`` and moved
-    into ``out`` only when every file was written; on failure nothing new
-    is left in ``out``.
+    Each writer gets a path in a temporary directory beside ``out``; the
+    files are moved into ``out`` only when every writer succeeded, so on
+    failure nothing new is left in ``out``.
+
+    Args:
+        out: target directory (created if needed).
+        writers: file name -> function that writes that file at the path given.
+
+    Returns:
+        The paths written in ``out``.
     """
-    from .plots import comparison_figure, save_figure
-
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     created_out = not out.exists()
     moved: list[Path] = []
     try:
-        names = []
-        for r in results:
-            target = staging / f"{r.name}.csv"
-            r.frame.to_csv(target)
-            names.append(target.name)
-        if variables:
-            save_figure(comparison_figure(results, variables), staging / "comparison.png")
-            names.append("comparison.png")
+        for name, write in writers.items():
+            write(staging / name)
         out.mkdir(parents=True, exist_ok=True)
-        for n in names:
-            dest = out / n
-            os.replace(staging / n, dest)
+        for name in writers:
+            dest = out / name
+            os.replace(staging / name, dest)
             moved.append(dest)
     except BaseException:
         for dest in moved:
@@ -124,6 +123,18 @@ def _write_outputs(results, variables, out: Path) -> list[Path]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return moved
+
+
+def _write_outputs(results, variables, out: Path) -> list[Path]:
+    """Write one CSV per run and the comparison figure into ``out``, all-or-nothing."""
+    from .plots import comparison_figure, save_figure
+
+    writers: dict[str, Callable[[Path], None]] = {
+        f"{r.name}.csv": (lambda path, r=r: r.frame.to_csv(path)) for r in results
+    }
+    if variables:
+        writers["comparison.png"] = lambda path: save_figure(comparison_figure(results, variables), path)
+    return write_files(out, writers)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -156,6 +167,58 @@ def _cmd_run(args: argparse.Namespace) -> int:
         table = summary(results, variables)
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(float_format=lambda x: f"{x:.4g}"))
+    print(f"Wrote {len(written)} files to {args.out}")
+    return 0
+
+
+# ------------------------------------------------------- export, check, diagram
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .errors import normalize_name
+    from .simlin_engine import xmile_twin
+
+    source = _model_path(args.model)
+    if source.suffix.lower() != ".mdl":
+        raise PyloopError(f"export reads a Vensim .mdl file, not '{source.name}'")
+    model = load_model(source)
+    text = xmile_twin(source, {normalize_name(v.name): v.name for v in model.variables})
+    out = Path(args.out) if args.out else source.with_suffix(".xmile")
+    write_files(out.parent, {out.name: lambda path: path.write_text(text, encoding="utf-8")})
+    print(f"Wrote {out} (XMILE twin of {source.name})")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .check import check_model
+
+    model = load_model(_model_path(args.model))
+    findings = check_model(model)
+    failing = {"error", "warning"} if args.strict else {"error"}
+    for severity in ("error", "warning"):
+        group = [f for f in findings if f.severity == severity]
+        if group:
+            print(f"{len(group)} {severity}{'s' if len(group) != 1 else ''}:")
+            for f in group:
+                print(f"  {f.code} {f.variable or '(model)'}: {f.message}")
+    bad = sum(f.severity in failing for f in findings)
+    print(f"{model.name}: {len(findings)} finding{'s' if len(findings) != 1 else ''}, "
+          f"{bad} failing{' (strict)' if args.strict else ''}")
+    return 1 if bad else 0
+
+
+def _cmd_diagram(args: argparse.Namespace) -> int:
+    from .plots import save_figure, view_figure
+    from .sketch import read_sketch
+
+    source = _model_path(args.model)
+    views = read_sketch(source)
+    if not views:
+        raise PyloopError(f"'{source.name}' has no diagram (no Vensim sketch section)")
+    writers: dict[str, Callable[[Path], None]] = {}
+    for view in views:
+        stem = "view_" + "_".join(view.title.lower().split())
+        for suffix in args.format:
+            writers[f"{stem}.{suffix}"] = lambda path, view=view: save_figure(view_figure(view), path, dpi=110)
+    written = write_files(Path(args.out), writers)
     print(f"Wrote {len(written)} files to {args.out}")
     return 0
 
@@ -201,6 +264,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory for the CSVs and comparison.png (default: results)",
     )
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser(
+        "export",
+        help="write the XMILE twin of a Vensim model",
+        description="Write the XMILE twin of a .mdl model (written by Simlin, normalised so "
+        "that PySD reads it), recording the .mdl's name and SHA-256 so a stale twin is detected.",
+    )
+    p.add_argument("--xmile", action="store_true", required=True, help="write XMILE (the only format)")
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--out", metavar="FILE", help="output file (default: the model's path with .xmile)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "check",
+        help="check units, documentation, numbers, diagram, loops and integration",
+        description="Check a model's quality: units (with an independent checker), comments and "
+        "sources, numbers buried in equations, the diagram, the loop catalogue, the money "
+        "declaration and the integration error. Exits 1 when an error is found.",
+    )
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "diagram",
+        help="draw every view of the model's diagram",
+        description="Draw each view of a Vensim model's diagram (its sketch) as a picture.",
+    )
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--out", metavar="DIR", default="diagrams", help="output directory (default: diagrams)")
+    p.add_argument(
+        "--format",
+        metavar="EXT",
+        nargs="+",
+        default=["png", "svg"],
+        choices=["png", "svg", "pdf"],
+        help="picture formats (default: png svg)",
+    )
+    p.set_defaults(func=_cmd_diagram)
     return parser
 
 

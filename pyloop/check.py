@@ -1,0 +1,285 @@
+"""Model-quality checks: units, documentation, buried numbers, diagram, loops,
+money declaration and integration error.
+
+Each check returns :class:`Finding` objects; :func:`check_model` runs them
+all. A finding has a code (the letter names its family), a severity, the
+variable concerned and a message saying what to fix:
+
+=====  ========  =====================================================
+code   severity  meaning
+=====  ========  =====================================================
+U001   error     a variable has no units
+U002   error     the independent unit checker (Simlin) reports a problem
+D001   error     a variable has no comment
+D002   error     a constant's comment names no source and no assumption
+M001   warning   a number other than 0 or 1 is buried in an equation
+G001   error     a variable is on no view of the diagram
+G002   error     a stock is drawn without one of its flows
+L001   error     a loop of the catalogue does not exist in the model
+L002   error     a loop of the catalogue has no switch constant
+F001   error     the money declaration misses a money flow
+I001   error     halving TIME STEP moves a key output by more than 1 %
+=====  ========  =====================================================
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import PyloopError
+from .model import Model
+from .scenarios import load_scenarios
+
+__all__ = ["Finding", "SOURCE_PATTERN", "check_model", "CHECKS"]
+
+#: A constant's comment must cite a calibration row (S01, P13) or an assumption.
+SOURCE_PATTERN = re.compile(r"\b[SP]\d\d\b|Assumption:|calibration|scenario|[Ll]oop switch|[Pp]olicy lever")
+#: Largest change that halving TIME STEP may make to a key output (share of its scale).
+INTEGRATION_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a model.
+
+    Attributes:
+        code: e.g. ``"U001"``.
+        severity: ``"error"`` or ``"warning"``.
+        variable: the variable concerned, or ``None`` for the whole model.
+        message: what is wrong and what to do.
+    """
+
+    code: str
+    severity: str
+    variable: str | None
+    message: str
+
+
+def _documented(model: Model) -> Iterable:
+    return (v for v in model.variables if v.kind != "control")
+
+
+def check_units(model: Model) -> list[Finding]:
+    """U001 and U002: units declared, and no unit error from Simlin."""
+    from .simlin_engine import unit_problems
+
+    found = [
+        Finding("U001", "error", v.name, "no units; declare them after the first ~ of its equation")
+        for v in _documented(model)
+        if not v.units
+    ]
+    if model.path.suffix.lower() == ".mdl":
+        names = {re.sub(r"[\s_]+", "_", v.name.lower()): v.name for v in model.variables}
+        for variable, message in unit_problems(model.path):
+            found.append(Finding("U002", "error", names.get(variable or "", variable), message))
+    return found
+
+
+def check_documentation(model: Model) -> list[Finding]:
+    """D001 and D002: comments on every variable, sources on every constant."""
+    found = []
+    for v in _documented(model):
+        if not v.comment:
+            found.append(Finding("D001", "error", v.name, "no comment; say what it is and where it comes from"))
+        elif v.kind == "constant" and not SOURCE_PATTERN.search(v.comment):
+            found.append(
+                Finding(
+                    "D002",
+                    "error",
+                    v.name,
+                    "the comment names no source; cite a calibration row (e.g. S01) "
+                    "or start with 'Assumption:' and say why",
+                )
+            )
+    return found
+
+
+def _numbers(ast: Any) -> list[float]:
+    """Every numeric literal in an abstract syntax tree."""
+    found: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, bool):
+            return
+        if isinstance(node, (int, float)):
+            found.append(float(node))
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item)
+        elif hasattr(node, "__dataclass_fields__"):
+            for name in node.__dataclass_fields__:
+                walk(getattr(node, name))
+
+    walk(ast)
+    return found
+
+
+def check_magic_numbers(model: Model) -> list[Finding]:
+    """M001: numbers other than 0 and 1 inside equations (constants excepted)."""
+    found = []
+    kinds = {v.name: v.kind for v in model.variables}
+    for name, equation in model.equations.items():
+        if kinds.get(name) in ("constant", "control", "lookup", "data"):
+            continue
+        buried = sorted({n for n in _numbers(equation.ast) if n not in (0.0, 1.0)})
+        if buried:
+            shown = ", ".join(f"{n:g}" for n in buried)
+            found.append(
+                Finding("M001", "warning", name, f"number(s) {shown} buried in the equation; make each a named constant")
+            )
+    return found
+
+
+def check_diagram(model: Model) -> list[Finding]:
+    """G001 and G002: every variable placed, every stock drawn with its flows."""
+    from .sketch import read_sketch
+
+    if model.path.suffix.lower() != ".mdl":
+        return []
+    views = read_sketch(model.path)
+    placed = {item.name for view in views for item in view.items.values() if item.kind == "variable"}
+    links = set().union(*(view.links() for view in views)) if views else set()
+    found = [
+        Finding("G001", "error", v.name, "on no view of the diagram; place it on its sector's view")
+        for v in _documented(model)
+        if v.name not in placed
+    ]
+    for stock in model.stocks:
+        for flow in model.equations[stock].flows:
+            if (flow, stock) not in links:
+                found.append(
+                    Finding("G002", "error", stock, f"drawn without its flow '{flow}'; connect the flow's pipe to it")
+                )
+    return found
+
+
+def loop_catalogue_path(model: Model) -> Path:
+    """The loop catalogue of ``X.mdl``: ``X.loops.toml`` beside it."""
+    return model.path.with_name(model.path.stem + ".loops.toml")
+
+
+def _catalogue(model: Model) -> list[dict]:
+    path = loop_catalogue_path(model)
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PyloopError(f"cannot read loop catalogue '{path.name}': {exc}") from exc
+    loops = data.get("loops", [])
+    if isinstance(loops, dict):
+        loops = [dict(value, id=key) for key, value in loops.items()]
+    return [entry for entry in loops if isinstance(entry, dict)]
+
+
+def check_loops(model: Model) -> list[Finding]:
+    """L001 and L002: every catalogued loop exists and has its switch."""
+    found = []
+    graph: dict[str, set[str]] = {}
+    for name, equation in model.equations.items():
+        for cause in equation.references:
+            graph.setdefault(cause, set()).add(name)
+    for entry in _catalogue(model):
+        loop_id = str(entry.get("id", "?"))
+        path = [str(v) for v in entry.get("variables", [])]
+        switch = entry.get("switch")
+        missing = [v for v in path if model.resolve_name(v) is None]
+        if missing:
+            found.append(Finding("L001", "error", None, f"loop {loop_id}: unknown variable(s) {', '.join(missing)}"))
+        elif path and not _is_cycle(graph, [model.resolve_name(v) for v in path]):
+            found.append(
+                Finding("L001", "error", None, f"loop {loop_id}: its variables do not form a feedback loop in this order")
+            )
+        constant = model.resolve_name(str(switch)) if switch else None
+        if constant is None or model.variable(constant).kind != "constant":
+            found.append(
+                Finding("L002", "error", None, f"loop {loop_id} has no switch constant; add 'Switch {loop_id} ...' = 1")
+            )
+    return found
+
+
+def _is_cycle(graph: dict[str, set[str]], path: Sequence[str]) -> bool:
+    """True if each listed variable reaches the next (and the last the first)."""
+
+    def reaches(a: str, b: str) -> bool:
+        seen, todo = {a}, [a]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt == b:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    return all(reaches(a, b) for a, b in zip(path, list(path[1:]) + [path[0]]))
+
+
+def check_ledger(model: Model) -> list[Finding]:
+    """F001: every flow between cash stocks is declared in the money ledger."""
+    try:
+        from . import ledger
+    except ImportError:
+        return []
+    coverage = getattr(ledger, "undeclared_money_flows", None)
+    if coverage is None:
+        return []
+    return [
+        Finding("F001", "error", flow, f"money flow not declared in the ledger file ({reason})")
+        for flow, reason in coverage(model)
+    ]
+
+
+def check_integration(model: Model) -> list[Finding]:
+    """I001: halving TIME STEP moves no key output by more than 1 %."""
+    from .runner import key_variables, run
+
+    variables = key_variables(model, load_scenarios(model))
+    step = model.time.time_step
+    coarse = run(model, return_columns=variables).frame
+    fine = run(model, return_columns=variables, time_step=step / 2).frame
+    start = model.time.initial_time + 0.1 * (model.time.final_time - model.time.initial_time)
+    times = np.linspace(start, model.time.final_time, 40)
+    times = coarse.index[np.searchsorted(coarse.index, times).clip(0, len(coarse) - 1)]
+    found = []
+    for variable in variables:
+        scale = float(np.max(np.abs(coarse[variable].to_numpy())))
+        if scale == 0:
+            continue
+        moved = float(np.max(np.abs(coarse.loc[times, variable].to_numpy() - fine.reindex(times)[variable].to_numpy())))
+        if moved / scale > INTEGRATION_TOLERANCE:
+            found.append(
+                Finding(
+                    "I001",
+                    "error",
+                    variable,
+                    f"halving TIME STEP moves it by {100 * moved / scale:.2f} % of its range; "
+                    "use a smaller TIME STEP or slower first-order controls",
+                )
+            )
+    return found
+
+
+#: Every check, in the order they run.
+CHECKS: tuple[Callable[[Model], list[Finding]], ...] = (
+    check_units,
+    check_documentation,
+    check_magic_numbers,
+    check_diagram,
+    check_loops,
+    check_ledger,
+    check_integration,
+)
+
+
+def check_model(model: Model, checks: Sequence[Callable[[Model], list[Finding]]] = CHECKS) -> list[Finding]:
+    """Run the checks on a model; findings sorted by severity, code, variable."""
+    found = [finding for check in checks for finding in check(model)]
+    order = {"error": 0, "warning": 1}
+    return sorted(found, key=lambda f: (order.get(f.severity, 2), f.code, f.variable or ""))
