@@ -60,6 +60,11 @@ def test_every_constant_cites_a_source_or_an_assumption(circular_model):
     assert unknown == []
 
 
+def test_non_negative_stocks_declare_it(circular_model):
+    declared = {s for s in circular_model.stocks if (circular_model.variable(s).range or (None,))[0] == 0}
+    assert declared == set(NON_NEGATIVE_STOCKS) | {"Perceived Cloud Market Value"}
+
+
 def test_uncertain_constants_have_ranges_holding_their_defaults(circular_model):
     for name, v in circular_model.constants.items():
         if v.comment and "Assumption:" in v.comment and name not in ("Maximum Runway", "Minimum Indicated Sentiment", "Maximum Indicated Sentiment"):
