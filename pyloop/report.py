@@ -425,7 +425,7 @@ def build_report(
         _section_reference(doc, model)
         manifest = _manifest(model, settings, started)
         _section_manifest(doc, manifest)
-        title = f"{model.name.replace('_', ' ').title()}: model report"
+        title = f"{runs['scenario_file'].title or model.name}: model report"
         subtitle = f"Model {model.path.name}, sha256 {manifest['model_sha256'][:12]}; made {manifest['finished']}."
         (staging / "report.html").write_text(_render(doc, title, subtitle), encoding="utf-8")
         (staging / MARKER).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

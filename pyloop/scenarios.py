@@ -53,7 +53,7 @@ __all__ = [
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOP_KEYS = ("meta", "scenarios", "policies")
-_META_KEYS = ("key_variables",)
+_META_KEYS = ("key_variables", "title")
 _SCENARIO_KEYS = ("description", "extends", "constants")
 _POLICY_KEYS = ("description", "constants")
 
@@ -98,12 +98,14 @@ class ScenarioFile:
     Attributes:
         path: the file, or ``None`` when the model has no scenario file.
         key_variables: variables to compare across runs (may be empty).
+        title: the model's title for reports and figures, or None.
         scenarios: scenario name -> :class:`Scenario`, in file order.
         policies: policy name -> :class:`Policy`, in file order.
     """
 
     path: Path | None
     key_variables: tuple[str, ...] = ()
+    title: str | None = None
     scenarios: Mapping[str, Scenario] = field(default_factory=dict)
     policies: Mapping[str, Policy] = field(default_factory=dict)
 
@@ -241,6 +243,9 @@ def read_scenario_file(path: str | os.PathLike[str]) -> ScenarioFile:
     keys = meta.get("key_variables", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ScenarioError(f"[meta] key_variables in '{file}' must be a list of variable names")
+    title = meta.get("title")
+    if title is not None:
+        title = _string(title, "[meta] title", file)
 
     scenarios: dict[str, Scenario] = {}
     for name, body in _table(data.get("scenarios", {}), "[scenarios]", file).items():
@@ -272,6 +277,7 @@ def read_scenario_file(path: str | os.PathLike[str]) -> ScenarioFile:
     return ScenarioFile(
         path=path,
         key_variables=tuple(keys),
+        title=title,
         scenarios=MappingProxyType(scenarios),
         policies=MappingProxyType(policies),
     )
