@@ -17,6 +17,30 @@ from .errors import (
 )
 from .model import Model, TimeSettings, Variable, load_model
 from .runner import RunResult, compare, key_variables, run, run_many, summary
+from .ledger import (
+    Ledger,
+    LedgerError,
+    StockFlowError,
+    Tracing,
+    audit,
+    balance_sheet,
+    load_ledger,
+    trace_origins,
+    transaction_matrix,
+    who_paid,
+)
+from .structure import Link, Loop, Structure, causal_structure, find_loops
+from .loops import LoopAnalysis, analyze_loops, knockouts, load_catalogue, score_run
+from .discovery import PrimBox, discover, music_stops_before
+from .ensemble import (
+    EnsembleResult,
+    load_ensemble,
+    morris_indices,
+    percentile_bands,
+    run_ensemble,
+    sobol_indices,
+)
+from .uncertainty import UncertaintySpec, read_uncertainty
 from .scenarios import (
     Policy,
     Scenario,
@@ -29,6 +53,37 @@ from .scenarios import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Ledger",
+    "LedgerError",
+    "StockFlowError",
+    "Tracing",
+    "audit",
+    "balance_sheet",
+    "load_ledger",
+    "trace_origins",
+    "transaction_matrix",
+    "who_paid",
+    "Link",
+    "Loop",
+    "LoopAnalysis",
+    "Structure",
+    "analyze_loops",
+    "causal_structure",
+    "find_loops",
+    "knockouts",
+    "load_catalogue",
+    "score_run",
+    "EnsembleResult",
+    "PrimBox",
+    "UncertaintySpec",
+    "discover",
+    "load_ensemble",
+    "morris_indices",
+    "music_stops_before",
+    "percentile_bands",
+    "read_uncertainty",
+    "run_ensemble",
+    "sobol_indices",
     "Model",
     "ModelFileError",
     "ParameterError",

@@ -25,9 +25,7 @@ I001   error     halving TIME STEP moves a key output by more than 1 %
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -159,66 +157,36 @@ def check_diagram(model: Model) -> list[Finding]:
     return found
 
 
-def loop_catalogue_path(model: Model) -> Path:
-    """The loop catalogue of ``X.mdl``: ``X.loops.toml`` beside it."""
-    return model.path.with_name(model.path.stem + ".loops.toml")
-
-
-def _catalogue(model: Model) -> list[dict]:
-    path = loop_catalogue_path(model)
-    if not path.is_file():
-        return []
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise PyloopError(f"cannot read loop catalogue '{path.name}': {exc}") from exc
-    loops = data.get("loops", [])
-    if isinstance(loops, dict):
-        loops = [dict(value, id=key) for key, value in loops.items()]
-    return [entry for entry in loops if isinstance(entry, dict)]
-
-
 def check_loops(model: Model) -> list[Finding]:
     """L001 and L002: every catalogued loop exists and has its switch."""
+    from .loops import load_catalogue
+    from .structure import causal_structure
+
+    catalogue = load_catalogue(model.path)  # names as written, resolved below
+    if not catalogue:
+        return []
+    structure = causal_structure(model)
     found = []
-    graph: dict[str, set[str]] = {}
-    for name, equation in model.equations.items():
-        for cause in equation.references:
-            graph.setdefault(cause, set()).add(name)
-    for entry in _catalogue(model):
-        loop_id = str(entry.get("id", "?"))
-        path = [str(v) for v in entry.get("variables", [])]
-        switch = entry.get("switch")
-        missing = [v for v in path if model.resolve_name(v) is None]
-        if missing:
-            found.append(Finding("L001", "error", None, f"loop {loop_id}: unknown variable(s) {', '.join(missing)}"))
-        elif path and not _is_cycle(graph, [model.resolve_name(v) for v in path]):
+    for entry in catalogue:
+        names = [model.resolve_name(v) for v in entry.variables]
+        unknown = [v for v, n in zip(entry.variables, names) if n is None]
+        if unknown:
+            found.append(Finding("L001", "error", None, f"loop {entry.id}: unknown variable(s) {', '.join(unknown)}"))
+        else:
+            for cause, effect in zip(names, names[1:] + names[:1]):
+                try:
+                    structure.link(cause, effect)
+                except PyloopError:
+                    found.append(
+                        Finding("L001", "error", None, f"loop {entry.id} does not exist: no link '{cause}' -> '{effect}'")
+                    )
+                    break
+        switch = model.resolve_name(entry.switch) if entry.switch else None
+        if switch is None or model.variable(switch).kind != "constant":
             found.append(
-                Finding("L001", "error", None, f"loop {loop_id}: its variables do not form a feedback loop in this order")
-            )
-        constant = model.resolve_name(str(switch)) if switch else None
-        if constant is None or model.variable(constant).kind != "constant":
-            found.append(
-                Finding("L002", "error", None, f"loop {loop_id} has no switch constant; add 'Switch {loop_id} ...' = 1")
+                Finding("L002", "error", None, f"loop {entry.id} has no switch constant; add 'Switch {entry.id} ...' = 1")
             )
     return found
-
-
-def _is_cycle(graph: dict[str, set[str]], path: Sequence[str]) -> bool:
-    """True if each listed variable reaches the next (and the last the first)."""
-
-    def reaches(a: str, b: str) -> bool:
-        seen, todo = {a}, [a]
-        while todo:
-            for nxt in graph.get(todo.pop(), ()):
-                if nxt == b:
-                    return True
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return False
-
-    return all(reaches(a, b) for a, b in zip(path, list(path[1:]) + [path[0]]))
 
 
 def check_ledger(model: Model) -> list[Finding]:

@@ -223,6 +223,236 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------- sensitivity
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .sensitivity import sensitivity_study
+
+    if args.samples < 1:
+        raise PyloopError(f"--samples must be at least 1, not {args.samples}")
+    if args.workers is not None and args.workers < 1:
+        raise PyloopError(f"--workers must be at least 1, not {args.workers}")
+    model = load_model(_model_path(args.model))
+    if args.dask:
+        executor = "dask"
+    elif args.workers and args.workers > 1:
+        executor = "processes"
+    else:
+        executor = "vectorised"
+    study = sensitivity_study(
+        model, args.method, args.samples, args.seed,
+        scenarios=args.scenario or [None], policy=args.policy, out=args.out, before=args.before,
+        executor=executor, workers=args.workers, dask_address=args.dask, resume=args.resume,
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 200):
+        for label, result in study.results.items():
+            runs = len(result.samples)
+            print(f"{label}: {len(result.outcomes)} of {runs} runs ({args.method}, seed {args.seed})")
+            if label in study.indices:
+                print(study.indices[label].to_string(float_format=lambda x: f"{x:.3f}"))
+            elif args.method == "mc":
+                print(result.outcomes.describe(percentiles=[0.05, 0.5, 0.95]).T.to_string(
+                    float_format=lambda x: f"{x:.4g}"))
+            if label in study.boxes:
+                box = study.boxes[label]
+                print(f"PRIM box for '{box.condition}': coverage {box.coverage:.2f}, "
+                      f"density {box.density:.2f}")
+                print(box.limits[["low", "high"]].to_string(float_format=lambda x: f"{x:.4g}"))
+    print(f"Wrote results to {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------- report
+def _cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from .report import ReportSettings, build_report, default_sections
+
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    settings = ReportSettings(scenarios=tuple(args.scenario or ()), quick=args.quick, seed=args.seed)
+    path = build_report(
+        Path(args.out), _model_path(args.model), settings, progress=progress, extra_sections=default_sections()
+    )
+    print(f"Wrote {path} in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+# -------------------------------------------------------------------- loops
+def _write_atomic(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path`` (same
+    suffix), then rename it to ``path``; nothing is left behind on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cmd_loops(args: argparse.Namespace) -> int:
+    import json
+
+    from .loops import analyze_loops
+
+    if args.max_loops < 1:
+        raise PyloopError(f"--max-loops must be at least 1, not {args.max_loops}")
+    if args.top < 0:
+        raise PyloopError(f"--top must be 0 or more, not {args.top}")
+    model = load_model(_model_path(args.model))
+    analysis = analyze_loops(
+        model, args.scenario, args.policy, max_loops=args.max_loops, report=args.top
+    )
+    table = analysis.table()
+    print(
+        f"Loops of run '{analysis.run}' ({analysis.mode} mode: relative scores are "
+        f"shares of {analysis.total_loops} loops)"
+    )
+    width = max([len(str(n)) for n in table["name"]] + [4])
+    print(f"{'id':<7} {'name':<{width}} pol   conf  struct len  mean|rel|  variables")
+    for lid, row in table.iterrows():
+        print(
+            f"{lid:<7} {row['name']:<{width}} {row['polarity']:<4} {row['confidence']:5.2f}  "
+            f"{row['structural']:<6} {row['length']:<4} {row['mean |relative|']:9.3g}  "
+            f"{row['variables']}"
+        )
+    if analysis.unmatched:
+        print("Named loops not found: " + ", ".join(analysis.unmatched))
+    print("\nDominance by polarity (R: reinforcing loops hold at least half):")
+    for p in analysis.polarity_phases:
+        print(f"  {p.start:9.4f} - {p.end:<9.4f} {p.polarity}  {', '.join(p.loops[:5])}")
+    long = [p for p in analysis.phases if p.end - p.start >= args.min_phase]
+    print(
+        f"\nDominance phases (smallest set of loops holding half) lasting at least "
+        f"{args.min_phase:g}: {len(long)} of {len(analysis.phases)}"
+    )
+    for p in long:
+        print(f"  {p.start:9.4f} - {p.end:<9.4f} {p.polarity:<5} {', '.join(p.loops)}")
+    try:
+        if args.json:
+            data = analysis.to_dict()
+            _write_atomic(
+                Path(args.json),
+                lambda tmp: tmp.write_text(json.dumps(data, indent=1), encoding="utf-8"),
+            )
+            print(f"Wrote {args.json}")
+        if args.plot:
+            from .plots import loop_dominance_figure, save_figure
+
+            fig = loop_dominance_figure(analysis)
+            _write_atomic(Path(args.plot), lambda tmp: save_figure(fig, tmp))
+            print(f"Wrote {args.plot}")
+    except OSError as exc:
+        raise PyloopError(
+            f"cannot write output: {exc.strerror or exc}; choose another path"
+        ) from exc
+    return 0
+
+
+# --------------------------------------------------------------------- ledger
+def _ledger_table(table) -> str:
+    """The who-paid table as text: one row per quantity, one column per year;
+    shares in percent, amounts in B$."""
+    lines = []
+    years = [f"{y:g}" for y in table.index]
+    width = max(len(c) for c in table.columns)
+    lines.append(f"{'by year':<{width}}  " + "  ".join(f"{y:>8}" for y in years))
+    for column in table.columns:
+        if "(B$)" in column:
+            cells = [f"{v:8.1f}" for v in table[column]]
+        elif "/" in column:
+            cells = [f"{v:8.2f}" for v in table[column]]
+        else:
+            cells = [f"{100 * v:7.1f}%" for v in table[column]]
+        lines.append(f"{column:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def _cmd_ledger(args: argparse.Namespace) -> int:
+    from . import ledger as lg
+
+    model = load_model(_model_path(args.model))
+    ledger = lg.load_ledger(model)  # checked against the equations before running
+    if ledger.questions is None:
+        raise PyloopError(
+            f"{ledger.where()} has no [questions]; name the payment to trace there"
+        )
+    audit = lg.audit(model, args.scenario, args.policy, ledger=ledger)
+    result, check, tracing = audit.result, audit.check, audit.tracing
+    years = lg.report_years(result, args.until)
+    table = audit.who_paid(years)
+    q = ledger.questions
+    until = years[-1]
+    print(
+        f"Ledger checks passed for run '{result.name}' ({check.steps} steps): every cash stock "
+        f"follows its declared flows (largest error {max(check.stock_errors.values()):.2g} B$), "
+        f"money in the ring changes only by its boundary flows (largest error "
+        f"{check.ring_error:.2g} B$); tolerance {check.tolerance:g} B$."
+    )
+    print(f"\nWho paid for {q.payment} (money moved from {result.frame.index[0]:g} to each year):")
+    print(_ledger_table(table))
+    written: list[Path] = []
+    if args.csv:
+        money = lg.money_between(result, ledger, until)
+        writers = {
+            "who_paid.csv": lambda path: table.to_csv(path),
+            "money_between.csv": lambda path: money.to_csv(path),
+            "transaction_matrix.csv": lambda path: lg.transaction_matrix(result, ledger).to_csv(path),
+            "balance_sheet.csv": lambda path: lg.balance_sheet(result, ledger).to_csv(path),
+            "sector_totals.csv": lambda path: lg.sector_totals(result, ledger).to_csv(path),
+            "origin_shares.csv": lambda path: tracing.table().to_csv(path, index=False),
+        }
+        try:
+            written += write_files(Path(args.csv), writers)
+        except OSError as exc:
+            raise PyloopError(
+                f"cannot write CSVs to '{args.csv}': {exc.strerror or exc}; choose another --csv DIR"
+            ) from exc
+    if args.plot:
+        from .plots import ledger_figure, save_figure
+
+        target = Path(args.plot)
+        fig = ledger_figure(
+            lg.money_between(result, ledger, until),
+            tracing.shares(q.payment).loc[:until],
+            tracing.shares(q.round_trip_sale).loc[:until] if q.round_trip_sale else None,
+            payment=q.payment,
+            sale=q.round_trip_sale,
+            marked=ledger.round_trip_label,
+            sectors=ledger.sectors,
+            title=f"{model.name}, {result.name}: money moved {result.frame.index[0]:g}-{until:g}",
+        )
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+            os.close(fd)
+            try:
+                save_figure(fig, tmp)
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:
+            raise PyloopError(
+                f"cannot write the figure '{args.plot}': {exc}; choose another --plot FILE "
+                "(.png, .pdf or .svg)"
+            ) from exc
+        written.append(target)
+    if written:
+        files = "file" if len(written) == 1 else "files"
+        print(f"\nWrote {len(written)} {files}: " + ", ".join(str(p) for p in written))
+    return 0
+
+
 # ------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pyloop`` command."""
@@ -302,6 +532,138 @@ def build_parser() -> argparse.ArgumentParser:
         help="picture formats (default: png svg)",
     )
     p.set_defaults(func=_cmd_diagram)
+
+    p = sub.add_parser(
+        "sensitivity",
+        help="Monte Carlo bands, Sobol or Morris indices and scenario discovery",
+        description="Sample the uncertain constants declared in X.uncertainty.toml beside the "
+        "model (default: uniform over their Vensim ranges), run every sample and write "
+        "samples and outcomes as CSV, tables and figures into the output directory. "
+        "Results are written as they arrive; --resume continues an interrupted run.",
+    )
+    p.add_argument("--method", choices=["mc", "sobol", "morris"], default="mc",
+                   help="mc: Monte Carlo with percentile bands and PRIM scenario discovery; "
+                   "sobol: Sobol indices (N*(D+2) runs); morris: Morris screening "
+                   "(N*(D+1) runs) (default: mc)")
+    p.add_argument("--samples", type=int, default=1000, metavar="N",
+                   help="base number of samples; a power of two for sobol (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the samples; the same seed gives the same results (default: 0)")
+    p.add_argument("--workers", type=int, metavar="K",
+                   help="run batches in K local worker processes (default: all in this "
+                   "process, vectorised); with --dask local, the number of Dask workers")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run batches on a Dask cluster: a scheduler address "
+                   "(tcp://host:8786) or 'local' for a local cluster")
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help="scenario to run the ensemble under (repeatable; default: the "
+                   "model's own defaults); constants it sets are not sampled")
+    p.add_argument("--policy", metavar="NAME", help="policy applied in every scenario")
+    p.add_argument("--before", type=float, default=2030.0, metavar="YEAR",
+                   help="scenario discovery finds where the music stops before YEAR "
+                   "(default: 2030)")
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--out", metavar="DIR", default="sensitivity",
+                   help="output directory (default: sensitivity)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the ensemble already in --out (same method, seed, "
+                   "samples and uncertainty file) instead of starting again")
+    p.set_defaults(func=_cmd_sensitivity)
+    p = sub.add_parser(
+        "report",
+        help="run everything and write the report (HTML with its figures)",
+        description="Run every scenario and policy, the loop analysis, the money ledger and a "
+        "sensitivity study, and write one self-contained report.html (figures embedded and "
+        "also saved as PNG). The report appears only when complete; an existing output "
+        "folder is replaced only if it holds an earlier report.",
+    )
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--out", metavar="DIR", default="report", help="output folder (default: report)")
+    p.add_argument(
+        "--scenario", metavar="NAME", action="append", help="scenario to report (repeatable; default: all)"
+    )
+    p.add_argument("--quick", action="store_true", help="smaller sensitivity study, fewer policy runs")
+    p.add_argument("--seed", type=int, default=20250910, help="seed of every random sample (default 20250910)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "loops",
+        help="find the feedback loops and which ones dominate a run",
+        description="Run one scenario, score every feedback loop over the run "
+        "(Loops That Matter), and print the loop table (id, name, polarity, length, "
+        "variables) and the dominance phases. Named loops come from X.loops.toml "
+        "beside the model.",
+    )
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument(
+        "--scenario", metavar="NAME", help="scenario to run (default: the model's own defaults)"
+    )
+    p.add_argument("--policy", metavar="NAME", help="policy to apply to the run")
+    p.add_argument("--json", metavar="FILE", help="also write the analysis as JSON to FILE")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw relative loop scores and dominance phases to FILE (.png, .pdf, .svg)",
+    )
+    p.add_argument(
+        "--max-loops",
+        metavar="N",
+        type=int,
+        default=10_000,
+        help="most loops to enumerate; a model with more is scored on its named loops and "
+        "the shortest loop through every feedback link (default: 10000)",
+    )
+    p.add_argument(
+        "--top",
+        metavar="N",
+        type=int,
+        default=20,
+        help="unnamed loops to list besides the named and the dominant ones (default: 20)",
+    )
+    p.add_argument(
+        "--min-phase",
+        metavar="T",
+        type=float,
+        default=0.25,
+        help="list dominance phases lasting at least T time units (default: 0.25)",
+    )
+    p.set_defaults(func=_cmd_loops)
+
+    p = sub.add_parser(
+        "ledger",
+        help="check the model's money accounting and trace who actually paid",
+        description="Run one scenario, check stock-flow consistency against the ledger "
+        "declaration X.ledger.toml beside the model (every flow into a cash stock declared "
+        "with its payer and payee; every cash stock and the money inside the ring change "
+        "only by their flows), trace where the money of every flow entered the ring, and "
+        "print who paid the traced payment by each year. A failed check ends with one "
+        "line naming the flow, stock and time, and exit status 2.",
+    )
+    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument(
+        "--scenario", metavar="NAME", help="scenario to run (default: the model's own defaults)"
+    )
+    p.add_argument("--policy", metavar="NAME", help="policy to apply to the run")
+    p.add_argument(
+        "--until",
+        metavar="YEAR",
+        type=float,
+        help="report money moved up to YEAR (default: the end of the run); the table "
+        "has one column per whole year up to it",
+    )
+    p.add_argument(
+        "--csv",
+        metavar="DIR",
+        help="also write who_paid, money_between, transaction_matrix, balance_sheet, "
+        "sector_totals and origin_shares CSVs into DIR (all or nothing)",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw the money moved between sectors and the origin shares to FILE "
+        "(.png, .pdf, .svg)",
+    )
+    p.set_defaults(func=_cmd_ledger)
     return parser
 
 

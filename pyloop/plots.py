@@ -23,7 +23,8 @@ from .runner import RunResult
 if TYPE_CHECKING:
     from .sketch import View
 
-__all__ = ["comparison_figure", "plot_variable", "save_figure", "view_figure", "MAX_PANELS"]
+__all__ = ["comparison_figure", "plot_variable", "save_figure", "view_figure", "MAX_PANELS",
+           "fan_chart", "fan_chart_figure", "sobol_figure", "morris_figure", "prim_figure"]
 
 #: Most panels in one comparison figure.
 MAX_PANELS = 9
@@ -226,3 +227,556 @@ def view_figure(view: "View", scale: float = 1 / 80) -> Figure:
             ax.text(item.x, item.y, item.name, ha="center", va="center", fontsize=8, color="#b00", style="italic", zorder=4)
     ax.text(x0 + 10, y0 + 20, view.title, fontsize=12, weight="bold", va="top")
     return fig
+
+
+# ------------------------------------------------------------ sensitivity
+def fan_chart(bands, variable: str, units: str | None = None, label: str = "", ax: Axes | None = None) -> Axes:
+    """Percentile bands of one variable over time (a fan chart).
+
+    Args:
+        bands: DataFrame indexed by time, one column per percentile (as from
+            :func:`pyloop.ensemble.percentile_bands`); the outer pair, inner
+            pair and middle column are drawn as shaded bands and a line.
+        variable: the variable's name, for the title.
+        units: the variable's units, for the title.
+        label: what the bands come from (e.g. the scenario), for the legend.
+        ax: axes to draw on; default a new figure's axes.
+    """
+    if ax is None:
+        ax = _new_figure(figsize=(5, 3.5)).add_subplot()
+    cols = list(bands.columns)
+    t = bands.index.to_numpy(dtype=float)
+    color = ax._get_lines.get_next_color()
+    for k in range(len(cols) // 2):
+        lo, hi = cols[k], cols[-1 - k]
+        ax.fill_between(t, bands[lo], bands[hi], color=color, alpha=0.18 + 0.17 * k, linewidth=0,
+                        label=f"{label} {lo:g}-{hi:g} %".strip())
+    if len(cols) % 2:
+        mid = cols[len(cols) // 2]
+        ax.plot(t, bands[mid], color=color, linewidth=1.8, label=f"{label} median".strip())
+    ax.set_title(_title(variable, units), fontsize=10)
+    ax.set_xlabel("time", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def fan_chart_figure(panels, title: str = "") -> Figure:
+    """A grid of fan charts.
+
+    Args:
+        panels: list of ``(variable, units, [(label, bands), ...])``; each
+            panel draws the bands of every label (e.g. one per scenario).
+        title: the figure's title.
+    """
+    if not panels:
+        raise PyloopError("no series to draw; declare [bands] variables in the uncertainty file")
+    n = len(panels)
+    ncols = min(2, n)
+    nrows = math.ceil(n / ncols)
+    fig = _new_figure(figsize=(5.2 * ncols, 3.4 * nrows + 0.6))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (variable, units, series) in zip(axes, panels):
+        for label, bands in series:
+            fan_chart(bands, variable, units, label, ax=ax)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def _index_bars(table, columns, errors, labels, title: str, xlabel: str) -> Figure:
+    outcomes = list(dict.fromkeys(table.index.get_level_values(0)))
+    params = list(dict.fromkeys(table.index.get_level_values(1)))
+    n = len(outcomes)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig = _new_figure(figsize=(4.6 * ncols, 0.26 * len(params) * nrows + 1.4 * nrows + 0.5))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    height = 0.8 / len(columns)
+    for k, (ax, outcome) in enumerate(zip(axes, outcomes)):
+        part = table.loc[outcome].reindex(params)
+        y = list(range(len(params)))
+        for i, (col, err, lab) in enumerate(zip(columns, errors, labels)):
+            vals = part[col].to_numpy(dtype=float)
+            xerr = part[err].to_numpy(dtype=float) if err else None
+            ax.barh([v + (i - (len(columns) - 1) / 2) * height for v in y], vals, height=height,
+                    xerr=xerr, label=lab, error_kw={"elinewidth": 0.8, "capsize": 1.5})
+        ax.set_yticks(y)
+        ax.set_yticklabels(params if k % ncols == 0 else [], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(outcome, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(True, axis="x", alpha=0.3)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    handles, labs = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labs, loc="outside lower center", ncols=len(labs), fontsize=9, frameon=False)
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def sobol_figure(indices, title: str = "Sobol indices") -> Figure:
+    """Bars of first-order (S1) and total (ST) Sobol indices, one panel per outcome.
+
+    Args:
+        indices: DataFrame indexed by (outcome, parameter) with columns
+            ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (as from
+            :func:`pyloop.ensemble.sobol_indices`); error bars are the
+            confidence half-widths.
+    """
+    return _index_bars(indices, ["S1", "ST"], ["S1_conf", "ST_conf"],
+                       ["first order S1", "total ST"], title, "share of variance")
+
+
+def morris_figure(indices, title: str = "Morris screening") -> Figure:
+    """Bars of Morris mu* (with confidence) and sigma, one panel per outcome.
+
+    Args:
+        indices: DataFrame indexed by (outcome, parameter) with columns
+            ``mu_star``, ``mu_star_conf`` and ``sigma`` (as from
+            :func:`pyloop.ensemble.morris_indices`).
+    """
+    return _index_bars(indices, ["mu_star", "sigma"], ["mu_star_conf", None],
+                       ["mu* (mean |effect|)", "sigma (spread of effects)"], title,
+                       "effect over the whole range [outcome units]")
+
+
+def prim_figure(box, title: str = "") -> Figure:
+    """A PRIM box: its limits within the sampled ranges, and the trade-off.
+
+    Args:
+        box: a :class:`pyloop.discovery.PrimBox`.
+        title: the figure's title; default the box's condition.
+    """
+    fig = _new_figure(figsize=(11, max(3.2, 0.42 * len(box.limits) + 1.8)))
+    left, right = fig.subplots(1, 2, width_ratios=[1.3, 1])
+    lim = box.limits
+    names = list(lim.index)
+    for i, name in enumerate(names):
+        lo, hi, mn, mx = (float(lim.at[name, c]) for c in ("low", "high", "min", "max"))
+        span = (mx - mn) or 1.0
+        left.barh(i, 1.0, left=0.0, color="#ddd", height=0.6)
+        left.barh(i, (hi - lo) / span, left=(lo - mn) / span, color="#2b6cb0", height=0.6)
+        left.text(-0.02, i, f"{mn:.4g}", ha="right", va="center", fontsize=7, color="#555")
+        left.text(1.02, i, f"{mx:.4g}", ha="left", va="center", fontsize=7, color="#555")
+        left.text((lo - mn) / span + (hi - lo) / span / 2, i, f"{lo:.4g} - {hi:.4g}",
+                  ha="center", va="center", fontsize=7.5, color="white", weight="bold")
+    left.set_yticks(range(len(names)))
+    left.set_yticklabels(names, fontsize=8)
+    left.tick_params(axis="y", pad=34, length=0)
+    left.invert_yaxis()
+    left.set_xlim(-0.12, 1.12)
+    left.set_xticks([0, 0.5, 1])
+    left.set_xticklabels(["min", "", "max"], fontsize=8)
+    left.set_title(
+        f"box: coverage {box.coverage:.0%}, density {box.density:.0%}, mass {box.mass:.0%}", fontsize=10
+    )
+    tr = box.trajectory
+    points = right.scatter(tr["coverage"], tr["density"], c=tr["res_dim"], cmap="viridis", s=18)
+    right.plot(tr["coverage"], tr["density"], color="#999", linewidth=0.8, zorder=0)
+    chosen = tr.loc[box.chosen]
+    right.scatter([chosen["coverage"]], [chosen["density"]], s=120, facecolors="none", edgecolors="red",
+                  linewidths=1.5, label="chosen box (before simplifying)")
+    right.set_xlabel("coverage", fontsize=9)
+    right.set_ylabel("density", fontsize=9)
+    right.set_title("peeling trajectory", fontsize=10)
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize=8, loc="lower left")
+    fig.colorbar(points, ax=right, label="restricted parameters")
+    fig.suptitle(title or box.condition, fontsize=12)
+    return fig
+
+
+# ------------------------------------------------------------------- ledger
+#: Colours of sectors by position: ring firms first, then outside sectors.
+_SECTOR_COLOURS = (
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+)
+
+
+def _sector_palette(sectors: Sequence[str]) -> dict[str, str]:
+    """Sector name -> colour, stable for a given sector order."""
+    return {s: _SECTOR_COLOURS[i % len(_SECTOR_COLOURS)] for i, s in enumerate(sectors)}
+
+
+def _origin_colour(origin: str, palette: dict[str, str]) -> tuple[float, float, float]:
+    """Colour of an origin label: its sector's colour; a firm's opening cash
+    in a pale shade of the firm's colour."""
+    from matplotlib.colors import to_rgb
+
+    for sector, colour in palette.items():
+        if origin == sector:
+            return to_rgb(colour)
+        if origin.startswith(sector + " "):
+            r, g, b = to_rgb(colour)
+            return (1 - 0.55 * (1 - r), 1 - 0.55 * (1 - g), 1 - 0.55 * (1 - b))
+    return to_rgb("#999999")
+
+
+def _money_sectors(money, sectors: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """Ring firms and outside sectors of a :func:`pyloop.ledger.money_between`
+    table, in the order of ``sectors`` (default: of first appearance)."""
+    ring: list[str] = []
+    outside: list[str] = []
+    for row in money.itertuples():
+        payer_in = row.crosses in ("out", "inside")
+        payee_in = row.crosses in ("in", "inside")
+        for name, inside in ((row.payer, payer_in), (row.payee, payee_in)):
+            target = ring if inside else outside
+            if name not in ring and name not in outside:
+                target.append(name)
+    if sectors is not None:
+        rank = {s: i for i, s in enumerate(sectors)}
+        ring.sort(key=lambda s: rank.get(s, len(rank)))
+        outside.sort(key=lambda s: rank.get(s, len(rank)))
+    return ring, outside
+
+
+def plot_money_flows(
+    money,
+    ax: Axes | None = None,
+    title: str | None = None,
+    units: str = "B$",
+    sectors: Sequence[str] | None = None,
+) -> Axes:
+    """An alluvial diagram of the money moved between sectors.
+
+    Args:
+        money: table as from :func:`pyloop.ledger.money_between`: indexed by
+            flow, columns ``payer``, ``payee``, ``amount``, ``crosses``.
+        ax: axes to draw on; default a new figure's axes.
+        title: axes title.
+        units: money unit, for the labels.
+        sectors: sector order (ring firms first) that fixes the order of the
+            nodes and the colours; default the order of first appearance.
+
+    Returns:
+        The axes. Payers stand on the left (outside sectors paying into the
+        ring, then the ring firms), payees on the right (ring firms, then
+        outside sectors); each band is one flow, as thick as the money it
+        moved and coloured by its payer.
+    """
+    from matplotlib.patches import PathPatch, Rectangle
+    from matplotlib.path import Path as MPath
+
+    if ax is None:
+        ax = _new_figure(figsize=(10, 7)).add_subplot()
+    money = money[money["amount"] > 0]
+    if money.empty:
+        raise PyloopError("no money moved; nothing to draw")
+    ring, outside = _money_sectors(money, sectors)
+    palette = _sector_palette(ring + outside)
+    payers = [s for s in outside if s in set(money["payer"])] + [s for s in ring if s in set(money["payer"])]
+    payees = [s for s in ring if s in set(money["payee"])] + [s for s in outside if s in set(money["payee"])]
+    total = float(money["amount"].sum())
+    gap = 0.025 * total
+    height = total + gap * (max(len(payers), len(payees)) - 1)
+    width = 0.035
+    x_left, x_right = 0.0, 1.0
+
+    def stack(nodes, column):
+        sizes = {n: float(money.loc[money[column] == n, "amount"].sum()) for n in nodes}
+        spare = height - sum(sizes.values()) - gap * (len(nodes) - 1)
+        top = height - spare / 2
+        tops = {}
+        for n in nodes:
+            tops[n] = top
+            top -= sizes[n] + gap
+        return sizes, tops
+
+    left_size, left_top = stack(payers, "payer")
+    right_size, right_top = stack(payees, "payee")
+    left_rank = {n: i for i, n in enumerate(payers)}
+    right_rank = {n: i for i, n in enumerate(payees)}
+    # Within a node, order bands by the position of their other end.
+    out_order = money.assign(r=money["payee"].map(right_rank)).sort_values("r", kind="stable")
+    in_order = money.assign(r=money["payer"].map(left_rank)).sort_values("r", kind="stable")
+    out_cursor, in_cursor = dict(left_top), dict(right_top)
+    starts, ends = {}, {}
+    for flow, row in out_order.iterrows():
+        starts[flow] = out_cursor[row.payer]
+        out_cursor[row.payer] -= row.amount
+    for flow, row in in_order.iterrows():
+        ends[flow] = in_cursor[row.payee]
+        in_cursor[row.payee] -= row.amount
+
+    x0, x1 = x_left + width, x_right - width
+    xm = (x0 + x1) / 2
+    for flow, row in money.iterrows():
+        a, b, h = starts[flow], ends[flow], row.amount
+        verts = [
+            (x0, a), (xm, a), (xm, b), (x1, b),
+            (x1, b - h), (xm, b - h), (xm, a - h), (x0, a - h), (x0, a),
+        ]
+        codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4,
+                 MPath.LINETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.CLOSEPOLY]
+        ax.add_patch(PathPatch(MPath(verts, codes), facecolor=palette[row.payer], alpha=0.45,
+                               edgecolor="white", linewidth=0.5))
+        if h >= 0.015 * total or (row.crosses == "inside" and h >= 0.004 * total):
+            ax.text(x0 + 0.015, a - h / 2, f"{flow} {h:,.0f}", fontsize=7, va="center", ha="left",
+                    color="#222", clip_on=True)
+
+    for nodes, sizes, tops, x, side in (
+        (payers, left_size, left_top, x_left, "left"),
+        (payees, right_size, right_top, x_right - width, "right"),
+    ):
+        for n in nodes:
+            ax.add_patch(Rectangle((x, tops[n] - sizes[n]), width, sizes[n], facecolor=palette[n],
+                                   edgecolor="none"))
+            tx = x - 0.012 if side == "left" else x + width + 0.012
+            weight = "bold" if n in ring else "normal"
+            ax.text(tx, tops[n] - sizes[n] / 2, f"{n}\n{sizes[n]:,.0f} {units}", fontsize=8.5,
+                    ha="right" if side == "left" else "left", va="center", weight=weight)
+    ax.text(x_left + width / 2, height * 1.015, "paid by", ha="center", va="bottom", fontsize=9, style="italic")
+    ax.text(x_right - width / 2, height * 1.015, "paid to", ha="center", va="bottom", fontsize=9, style="italic")
+    ax.set_xlim(-0.28, 1.28)
+    ax.set_ylim(-0.01 * height, height * 1.06)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=11)
+    return ax
+
+
+def plot_origin_shares(
+    shares,
+    ax: Axes | None = None,
+    title: str | None = None,
+    marked: str | None = None,
+    sectors: Sequence[str] | None = None,
+) -> Axes:
+    """Stacked areas of the origin shares of one flow over time.
+
+    Args:
+        shares: DataFrame indexed by time, one column per origin (rows sum
+            to one), as from :meth:`pyloop.ledger.Tracing.shares`.
+        ax: axes to draw on; default a new figure's axes.
+        title: axes title.
+        marked: a column drawn as a dashed line over the areas instead of an
+            area (the round-trip share, already counted in the origins).
+        sectors: sector order that fixes the colours (as in
+            :func:`plot_money_flows`); default the order of the columns.
+
+    Returns:
+        The axes; shares in percent.
+    """
+    if ax is None:
+        ax = _new_figure(figsize=(6, 3.5)).add_subplot()
+    origins = [c for c in shares.columns if c != marked]
+    if sectors is None:
+        sectors = [o for o in origins if not any(o.startswith(p + " ") for p in origins if p != o)]
+    palette = _sector_palette(list(sectors))
+    t = shares.index.to_numpy(dtype=float)
+    visible = [o for o in origins if shares[o].max() > 1e-6]
+    ax.stackplot(t, *(100 * shares[o].to_numpy() for o in visible), labels=visible,
+                 colors=[_origin_colour(o, palette) for o in visible], alpha=0.9, linewidth=0)
+    if marked is not None and marked in shares.columns:
+        ax.plot(t, 100 * shares[marked].to_numpy(), color="black", linestyle="--", linewidth=1.4,
+                label=f"of which {marked}")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(t[0], t[-1])
+    ax.set_ylabel("share [%]", fontsize=9)
+    ax.set_xlabel("time", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def ledger_figure(money, payment_shares, sale_shares=None, *, payment: str = "payment",
+                  sale: str | None = None, marked: str | None = None, title: str = "",
+                  sectors: Sequence[str] | None = None) -> Figure:
+    """The money ledger of one run on one page.
+
+    Args:
+        money: cumulative money between sectors (see :func:`plot_money_flows`).
+        payment_shares: cumulative origin shares of the traced payment.
+        sale_shares: cumulative origin shares of the round-trip sale, or None.
+        payment: name of the traced payment, for the panel title.
+        sale: name of the round-trip sale, for the panel title.
+        marked: the round-trip column of the share tables, drawn as a line.
+        title: figure title.
+        sectors: sector order, ring firms first (fixes order and colours).
+
+    Returns:
+        A figure: the alluvial diagram on top, the origin shares below with
+        one legend.
+    """
+    fig = _new_figure(figsize=(12, 11))
+    grid = fig.add_gridspec(2, 2 if sale_shares is not None else 1, height_ratios=[1.6, 1])
+    top = fig.add_subplot(grid[0, :])
+    ring, outside = _money_sectors(money[money["amount"] > 0], sectors)
+    sectors = ring + outside
+    plot_money_flows(money, ax=top, title="Money moved between sectors", sectors=sectors)
+    left = fig.add_subplot(grid[1, 0])
+    plot_origin_shares(payment_shares, ax=left, marked=marked, sectors=sectors,
+                       title=f"Where the money of {payment} came from (cumulative)")
+    axes = [left]
+    if sale_shares is not None:
+        right = fig.add_subplot(grid[1, 1], sharey=left)
+        plot_origin_shares(sale_shares, ax=right, marked=marked, sectors=sectors,
+                           title=f"Where the money of {sale} came from (cumulative)")
+        axes.append(right)
+    handles, labels = {}, {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+               ncols=min(len(handles), 4), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    return fig
+
+
+__all__ += ["ledger_figure", "plot_money_flows", "plot_origin_shares"]
+
+
+# ------------------------------------------------------------ loop dominance
+#: Colours of reinforcing and balancing loops.
+_POLARITY_COLOURS = {"R": "#c0392b", "B": "#2e86c1", "U": "#7f8c8d", "mixed": "#7f8c8d"}
+
+
+def _loop_label(loop) -> str:
+    return f"{loop.id} {loop.name}" if loop.name else f"{loop.id} ({loop.length} links)"
+
+
+def plot_relative_loop_scores(analysis, ax: Axes | None = None, top: int = 10) -> Axes:
+    """Relative loop scores over time as stacked areas: reinforcing loops
+    above the axis, balancing loops below.
+
+    Args:
+        analysis: a :class:`~pyloop.loops.LoopAnalysis`.
+        ax: axes to draw on; default a new figure's axes.
+        top: how many loops to draw (named loops first, then the most
+            active); the rest are summed into a grey "other loops" band.
+
+    Returns:
+        The axes drawn on.
+    """
+    if ax is None:
+        ax = _new_figure(figsize=(9, 4.5)).add_subplot()
+    rel = analysis.relative
+    time = rel.index.to_numpy(dtype=float)
+    shown = [k for k in analysis.loops if rel[k.id].abs().max() > 0][:top]
+    if not shown:
+        raise PyloopError(f"no loop is active in run '{analysis.run}'; nothing to plot")
+    cmap = __import__("matplotlib").colormaps["tab20"]
+    colours = [cmap(i % 20) for i in range(len(shown))]
+    pos = [rel[k.id].clip(lower=0).to_numpy() for k in shown]
+    neg = [rel[k.id].clip(upper=0).to_numpy() for k in shown]
+    labels = [_loop_label(k) for k in shown]
+    ax.stackplot(time, pos, colors=colours, labels=labels, linewidth=0)
+    ax.stackplot(time, neg, colors=colours, linewidth=0)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylim(-1.02, 1.02)
+    ax.set_ylabel("relative loop score\n(reinforcing > 0 > balancing)", fontsize=9)
+    ax.set_xlabel("time", fontsize=9)
+    ax.set_title(
+        f"Loop dominance in run '{analysis.run}' ({analysis.mode}, "
+        f"shares of {analysis.total_loops} loops)",
+        fontsize=10,
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    return ax
+
+
+def plot_dominance_phases(analysis, ax: Axes | None = None) -> Axes:
+    """A strip of the dominance phases: red where reinforcing loops hold at
+    least half of the loop activity, blue where balancing loops do, each
+    long phase labelled with its strongest loop."""
+    if ax is None:
+        ax = _new_figure(figsize=(9, 1.2)).add_subplot()
+    time = analysis.time
+    span = float(time[-1] - time[0]) or 1.0
+    dt = float(time[1] - time[0]) if len(time) > 1 else 0.0
+    for p in analysis.polarity_phases:
+        ax.axvspan(p.start, p.end + dt, color=_POLARITY_COLOURS.get(p.polarity, "grey"), alpha=0.8)
+        if (p.end - p.start) > 0.08 * span and p.loops:
+            ax.text((p.start + p.end) / 2, 0.5, f"{p.polarity}: {p.loops[0]}", ha="center",
+                    va="center", fontsize=7, color="white")
+    ax.set_xlim(time[0], time[-1])
+    ax.set_yticks([])
+    ax.set_xlabel("time", fontsize=9)
+    ax.set_ylabel("dominant", fontsize=8)
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[Patch(color=_POLARITY_COLOURS["R"], label="reinforcing"),
+                 Patch(color=_POLARITY_COLOURS["B"], label="balancing")],
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
+    )
+    return ax
+
+
+def loop_dominance_figure(analysis, top: int = 10) -> Figure:
+    """Relative loop scores (stacked, R above and B below the axis) over a
+    strip of dominance phases, sharing the time axis."""
+    fig = _new_figure(figsize=(11, 6))
+    top_ax, strip = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [5, 1]})
+    plot_relative_loop_scores(analysis, ax=top_ax, top=top)
+    top_ax.set_xlabel("")
+    plot_dominance_phases(analysis, ax=strip)
+    return fig
+
+
+def plot_knockouts(runs, variable: str, ax: Axes | None = None, catalogue=None) -> Axes:
+    """One variable in a base run and in each knockout run.
+
+    Args:
+        runs: ``{"base": RunResult, loop id: RunResult, ...}`` as returned
+            by :func:`pyloop.loops.knockouts`.
+        variable: the variable to draw.
+        ax: axes to draw on; default a new figure's axes.
+        catalogue: catalogue entries by id, for loop names in the legend.
+    """
+    if ax is None:
+        ax = _new_figure(figsize=(7, 4)).add_subplot()
+    if "base" not in runs:
+        raise PyloopError("knockout runs need a 'base' run to compare against")
+    for key, r in runs.items():
+        if variable not in r.frame.columns:
+            raise PyloopError(f"run '{r.name}' has no variable '{variable}' to plot")
+        if key == "base":
+            label, style = "base run", dict(color="black", linewidth=2.2)
+        else:
+            name = catalogue[key].name if catalogue and key in catalogue else ""
+            label, style = f"{key} off" + (f" ({name})" if name else ""), dict(linewidth=1.3)
+        ax.plot(r.frame.index, r.frame[variable], label=label, **style)
+    base = runs["base"]
+    ax.set_title(_title(f"{variable}: loops knocked out", base.units.get(variable)), fontsize=10)
+    ax.set_xlabel(f"time [{base.time_units}]" if base.time_units else "time", fontsize=9)
+    ax.set_ylabel(base.units.get(variable) or variable, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def knockout_figure(runs, variables: Sequence[str], catalogue=None) -> Figure:
+    """A panel per variable comparing the base run with each knockout."""
+    variables = list(variables)
+    if not variables or len(variables) > MAX_PANELS:
+        raise PyloopError(f"give 1 to {MAX_PANELS} variables for a knockout figure")
+    ncols = min(2, len(variables))
+    nrows = math.ceil(len(variables) / ncols)
+    fig = _new_figure(figsize=(6.5 * ncols, 4 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, v in zip(axes, variables):
+        plot_knockouts(runs, v, ax=ax, catalogue=catalogue)
+    for ax in axes[len(variables):]:
+        ax.set_visible(False)
+    return fig
+
+__all__ += [
+    "knockout_figure",
+    "loop_dominance_figure",
+    "plot_dominance_phases",
+    "plot_knockouts",
+    "plot_relative_loop_scores",
+]

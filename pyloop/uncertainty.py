@@ -1,0 +1,419 @@
+"""Uncertain constants, scalar outcomes and seeded samples.
+
+A model may declare its uncertainties in a TOML file beside it,
+``X.uncertainty.toml`` for ``X.mdl``::
+
+    [parameters."Maximum Revenue Growth Rate"]          # uniform over the Vensim range
+    [parameters."Base Interest Rate"]
+    min = 0.03                                          # uniform over [min, max]
+    max = 0.08
+    [parameters."Equity Appetite Shock Size"]
+    distribution = "triangular"                         # over [min, max], peak at mode
+    mode = 0.2
+    [parameters."Construction Time"]
+    distribution = "normal"                             # truncated to [min, max]
+    mean = 1.25
+    sd = 0.3
+
+    [outcomes."Minimum AI Lab Cash"]
+    variable = "AI Lab Cash"
+    statistic = "min"                  # min | max | final | mean | integral | first_time_above
+    [outcomes."Music Stops Time"]
+    variable = "Contract Cancellations"
+    statistic = "first_time_above"
+    threshold = 0                      # first saved time the variable exceeds it
+
+    [bands]
+    variables = ["AI Lab Cash", "Cloud Market Value"]   # time series kept for fan charts
+
+``min``/``max`` default to the constant's declared Vensim range, and must lie
+inside it. A model without such a file gets every constant with a finite
+declared range as a uniform parameter, and the final value of every stock as
+an outcome.
+
+Samples are drawn in the unit hypercube (numpy ``Generator`` for Monte Carlo,
+SALib for Sobol and Morris, always from an explicit seed) and mapped to each
+parameter's distribution through its inverse CDF.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import ParameterError, PyloopError, suggest
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "METHODS",
+    "STATISTICS",
+    "Outcome",
+    "Parameter",
+    "UncertaintySpec",
+    "read_uncertainty",
+    "sample",
+    "uncertainty_path",
+]
+
+#: Distributions a parameter may have.
+DISTRIBUTIONS = ("uniform", "triangular", "normal")
+
+#: Sampling methods.
+METHODS = ("mc", "sobol", "morris")
+
+#: Statistics that turn one run's time series into a scalar outcome.
+#: ``first_time_above``: first saved time the variable exceeds ``threshold``;
+#: a run where it never does gets ``never`` (default FINAL TIME + 1 time unit).
+#: ``integral``: left Riemann sum over the saved times (Euler's own sum when
+#: SAVEPER equals TIME STEP). A loop-dominance statistic ("share of time
+#: each named loop dominates") belongs here once loop scores can be computed
+#: per run; see :data:`pyloop.executors.STATISTIC_FUNCTIONS`.
+STATISTICS = ("min", "max", "final", "mean", "integral", "first_time_above")
+
+_PARAM_KEYS = ("distribution", "min", "max", "mode", "mean", "sd")
+_OUTCOME_KEYS = ("variable", "statistic", "threshold", "never", "description")
+_TOP_KEYS = ("meta", "parameters", "outcomes", "bands")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One uncertain constant.
+
+    Attributes:
+        name: the constant's name in the model.
+        distribution: one of :data:`DISTRIBUTIONS`.
+        low: lower bound (the support's, or the truncation of a normal).
+        high: upper bound.
+        mode: peak of a triangular distribution.
+        mean: mean of a normal distribution (before truncation).
+        sd: standard deviation of a normal distribution.
+    """
+
+    name: str
+    distribution: str
+    low: float
+    high: float
+    mode: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Values at quantiles ``u`` (in [0, 1]) of this distribution."""
+        u = np.asarray(u, dtype=float)
+        width = self.high - self.low
+        if self.distribution == "uniform":
+            return self.low + u * width
+        if self.distribution == "triangular":
+            c = (self.mode - self.low) / width
+            left = self.low + np.sqrt(u * width * (self.mode - self.low))
+            right = self.high - np.sqrt((1 - u) * width * (self.high - self.mode))
+            return np.where(u < c, left, right)
+        from scipy.stats import truncnorm
+
+        a = (self.low - self.mean) / self.sd
+        b = (self.high - self.mean) / self.sd
+        return np.clip(truncnorm.ppf(u, a, b, loc=self.mean, scale=self.sd), self.low, self.high)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for a manifest."""
+        out: dict[str, Any] = {"distribution": self.distribution, "min": self.low, "max": self.high}
+        if self.mode is not None:
+            out["mode"] = self.mode
+        if self.mean is not None:
+            out.update(mean=self.mean, sd=self.sd)
+        return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A scalar summary of one run.
+
+    Attributes:
+        name: the outcome's name (a column of the outcomes table).
+        variable: the model variable it summarises.
+        statistic: one of :data:`STATISTICS`.
+        threshold: for ``first_time_above``.
+        never: for ``first_time_above``: the value of a run in which the
+            variable never exceeds the threshold; default FINAL TIME + 1.
+        description: free text for tables and figures.
+    """
+
+    name: str
+    variable: str
+    statistic: str
+    threshold: float = 0.0
+    never: float | None = None
+    description: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"variable": self.variable, "statistic": self.statistic}
+        if self.statistic == "first_time_above":
+            out.update(threshold=self.threshold, never=self.never)
+        return out
+
+
+@dataclass(frozen=True)
+class UncertaintySpec:
+    """What varies, what is measured, and which series are kept.
+
+    Attributes:
+        parameters: the uncertain constants, in file order.
+        outcomes: the scalar outcomes, in file order.
+        bands: variables whose time series are kept for percentile bands.
+        path: the file read, or ``None`` for the defaults.
+    """
+
+    parameters: tuple[Parameter, ...]
+    outcomes: tuple[Outcome, ...]
+    bands: tuple[str, ...] = ()
+    path: Path | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    def problem(self) -> dict[str, Any]:
+        """SALib problem over the unit hypercube (samples are mapped by :meth:`transform`)."""
+        return {
+            "num_vars": len(self.parameters),
+            "names": self.names,
+            "bounds": [[0.0, 1.0]] * len(self.parameters),
+        }
+
+    def transform(self, unit: np.ndarray) -> np.ndarray:
+        """Map unit-hypercube samples (runs x parameters) to parameter values."""
+        unit = np.asarray(unit, dtype=float)
+        return np.column_stack([p.ppf(unit[:, j]) for j, p in enumerate(self.parameters)])
+
+    def without(self, names: set[str]) -> "UncertaintySpec":
+        """The same spec without the parameters called ``names``."""
+        kept = tuple(p for p in self.parameters if p.name not in names)
+        return UncertaintySpec(kept, self.outcomes, self.bands, self.path)
+
+
+def uncertainty_path(model_path: str | os.PathLike[str]) -> Path:
+    """The uncertainty file of a model: ``X.mdl`` -> ``X.uncertainty.toml``."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".uncertainty.toml")
+
+
+def _number(value: Any, what: str, file: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ParameterError(f"{what} in '{file}' must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _parameter(model: Any, name: str, body: Any, file: str) -> Parameter:
+    if not isinstance(body, dict):
+        raise PyloopError(f"[parameters.\"{name}\"] in '{file}' must be a table")
+    for key in body:
+        if key not in _PARAM_KEYS:
+            raise PyloopError(
+                f"unknown key '{key}' for parameter '{name}' in '{file}'; "
+                f"allowed keys: {', '.join(_PARAM_KEYS)}"
+            )
+    resolved = model.resolve_name(name)
+    var = model.variable(resolved) if resolved else None
+    if var is None or var.kind != "constant":
+        raise ParameterError(
+            f"unknown parameter '{name}' in '{file}': not a constant of model '{model.name}'"
+            + suggest(name, model.constants)
+        )
+    dist = body.get("distribution", "uniform")
+    if dist not in DISTRIBUTIONS:
+        raise PyloopError(
+            f"unknown distribution '{dist}' for parameter '{name}' in '{file}'; "
+            f"use one of {', '.join(DISTRIBUTIONS)}"
+        )
+    declared = var.range or (None, None)
+    lo = body.get("min", declared[0])
+    hi = body.get("max", declared[1])
+    if lo is None or hi is None:
+        raise ParameterError(
+            f"parameter '{name}' in '{file}' has no finite range: give min and max, "
+            "or declare a Vensim range [min,max] on the constant"
+        )
+    lo = _number(lo, f"min of '{name}'", file)
+    hi = _number(hi, f"max of '{name}'", file)
+    if not lo < hi:
+        raise ParameterError(
+            f"parameter '{var.name}' in '{file}' has an empty range [{lo:g}, {hi:g}]; "
+            "min must be below max"
+        )
+    if (declared[0] is not None and lo < declared[0]) or (
+        declared[1] is not None and hi > declared[1]
+    ):
+        raise ParameterError(
+            f"range [{lo:g}, {hi:g}] of parameter '{var.name}' in '{file}' leaves its declared "
+            f"range [{declared[0]:g}, {declared[1]:g}]; narrow it or widen the range in the model"
+        )
+    mode = mean = sd = None
+    if dist == "triangular":
+        mode = _number(body.get("mode", (lo + hi) / 2), f"mode of '{name}'", file)
+        if not lo <= mode <= hi:
+            raise ParameterError(f"mode {mode:g} of '{var.name}' in '{file}' is outside [{lo:g}, {hi:g}]")
+    if dist == "normal":
+        if "mean" not in body or "sd" not in body:
+            raise ParameterError(f"normal parameter '{var.name}' in '{file}' needs mean and sd")
+        mean = _number(body["mean"], f"mean of '{name}'", file)
+        sd = _number(body["sd"], f"sd of '{name}'", file)
+        if sd <= 0:
+            raise ParameterError(f"sd of '{var.name}' in '{file}' must be positive")
+    return Parameter(var.name, dist, lo, hi, mode, mean, sd)
+
+
+def _outcome(model: Any, name: str, body: Any, file: str) -> Outcome:
+    if not isinstance(body, dict):
+        raise PyloopError(f"[outcomes.\"{name}\"] in '{file}' must be a table")
+    for key in body:
+        if key not in _OUTCOME_KEYS:
+            raise PyloopError(
+                f"unknown key '{key}' for outcome '{name}' in '{file}'; "
+                f"allowed keys: {', '.join(_OUTCOME_KEYS)}"
+            )
+    if "variable" not in body:
+        raise PyloopError(f"outcome '{name}' in '{file}' needs a variable")
+    variable = model.variable(str(body["variable"])).name
+    statistic = body.get("statistic", "final")
+    if statistic not in STATISTICS:
+        raise PyloopError(
+            f"unknown statistic '{statistic}' for outcome '{name}' in '{file}'; "
+            f"use one of {', '.join(STATISTICS)}"
+        )
+    never = body.get("never")
+    return Outcome(
+        name=name,
+        variable=variable,
+        statistic=statistic,
+        threshold=_number(body.get("threshold", 0.0), f"threshold of '{name}'", file),
+        never=model.time.final_time + 1.0 if never is None else _number(never, f"never of '{name}'", file),
+        description=str(body.get("description", "")),
+    )
+
+
+def _default_spec(model: Any) -> UncertaintySpec:
+    params = []
+    for var in model.constants.values():
+        r = var.range
+        if r and r[0] is not None and r[1] is not None and r[0] < r[1]:
+            params.append(Parameter(var.name, "uniform", float(r[0]), float(r[1])))
+    outcomes = tuple(Outcome(f"Final {s}", s, "final") for s in model.stocks)
+    return UncertaintySpec(tuple(params), outcomes, tuple(model.stocks[:3]), None)
+
+
+def read_uncertainty(model: Any, path: str | os.PathLike[str] | None = None) -> UncertaintySpec:
+    """The uncertainty spec of a loaded model.
+
+    Args:
+        model: a :class:`~pyloop.model.Model`.
+        path: the TOML file; default ``X.uncertainty.toml`` beside the model,
+            or the defaults (every constant with a finite range, final value
+            of every stock) when there is none.
+
+    Raises:
+        ParameterError: an unknown parameter, an empty or out-of-range
+            range, a bad distribution setting.
+        PyloopError: a malformed file, unknown key, outcome or band variable.
+    """
+    if path is None:
+        path = uncertainty_path(model.path)
+        if not path.is_file():
+            return _default_spec(model)
+    path = Path(path)
+    file = path.name
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise PyloopError(f"uncertainty file not found: '{path}'") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PyloopError(f"cannot read uncertainty file '{file}': {exc}") from None
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise PyloopError(
+                f"unknown section '{key}' in '{file}'; allowed: {', '.join(_TOP_KEYS)}"
+            )
+    params = tuple(_parameter(model, n, b, file) for n, b in data.get("parameters", {}).items())
+    if not params:
+        raise PyloopError(f"'{file}' declares no [parameters]; add at least one uncertain constant")
+    seen: set[str] = set()
+    for p in params:
+        if p.name in seen:
+            raise PyloopError(f"parameter '{p.name}' appears twice in '{file}'")
+        seen.add(p.name)
+    outcomes = tuple(_outcome(model, n, b, file) for n, b in data.get("outcomes", {}).items())
+    if not outcomes:
+        outcomes = _default_spec(model).outcomes
+    bands = data.get("bands", {}).get("variables", [])
+    if not isinstance(bands, list):
+        raise PyloopError(f"[bands] variables in '{file}' must be a list of variable names")
+    bands = tuple(model.variable(str(b)).name for b in bands)
+    return UncertaintySpec(params, outcomes, bands, path)
+
+
+def sample(spec: UncertaintySpec, method: str, n: int, seed: int) -> np.ndarray:
+    """Seeded samples in the unit hypercube, one row per run.
+
+    Args:
+        spec: the parameters to sample.
+        method: ``"mc"`` (``n`` independent uniform draws from
+            ``numpy.random.default_rng(seed)``), ``"sobol"`` (SALib's Saltelli
+            scheme without second-order terms: ``n * (D + 2)`` runs; ``n`` a
+            power of two) or ``"morris"`` (SALib, ``n`` trajectories of
+            ``D + 1`` runs on 4 levels).
+        n: base number of samples (at least 1).
+        seed: the seed; the same seed gives the same samples.
+
+    Returns:
+        Array of shape (runs, D) in [0, 1]; map it with
+        :meth:`UncertaintySpec.transform`.
+
+    Raises:
+        PyloopError: unknown method, ``n`` below 1, no parameters, or a
+            Sobol ``n`` that is not a power of two.
+    """
+    if method not in METHODS:
+        raise PyloopError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise PyloopError(f"the number of samples must be a positive whole number, not {n!r}")
+    if not spec.parameters:
+        raise PyloopError("no uncertain parameters to sample")
+    d = len(spec.parameters)
+    if method == "mc":
+        return np.random.default_rng(seed).random((int(n), d))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if method == "sobol":
+            if n & (n - 1):
+                raise PyloopError(
+                    f"Sobol sampling needs a power of two as the number of samples, not {n}; "
+                    f"try {1 << max(int(n).bit_length() - 1, 0)} or {1 << int(n).bit_length()}"
+                )
+            from SALib.sample import sobol
+
+            return sobol.sample(spec.problem(), int(n), calc_second_order=False, seed=seed)
+        if d < 2:
+            raise PyloopError("Morris screening needs at least two parameters")
+        from SALib.sample import morris
+
+        return morris.sample(spec.problem(), int(n), num_levels=4, seed=seed)
+
+
+def as_table(spec: UncertaintySpec) -> Mapping[str, Any]:
+    """Parameters and outcomes as plain data (for a manifest)."""
+    return MappingProxyType(
+        {
+            "parameters": {p.name: p.describe() for p in spec.parameters},
+            "outcomes": {o.name: o.describe() for o in spec.outcomes},
+            "bands": list(spec.bands),
+        }
+    )

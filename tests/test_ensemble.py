@@ -1,0 +1,249 @@
+"""Ensembles: sampling, executors, resume, Sobol/Morris, PRIM and bad input."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyloop
+from pyloop.cli import main
+from pyloop.discovery import discover
+from pyloop.ensemble import (
+    load_ensemble,
+    morris_indices,
+    percentile_bands,
+    run_ensemble,
+    sobol_indices,
+)
+from pyloop.errors import ParameterError, PyloopError
+from pyloop.executors import Task, evaluate
+from pyloop.uncertainty import read_uncertainty, sample
+
+from conftest import MODELS
+
+
+@pytest.fixture(scope="module")
+def ishigami():
+    return pyloop.load_model(MODELS / "ishigami.mdl")
+
+
+@pytest.fixture(scope="module")
+def branches():
+    return pyloop.load_model(MODELS / "branches.mdl")
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-12) -> None:
+    assert a.shape == b.shape
+    x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+    assert np.all(np.abs(x - y) <= rtol * np.maximum(np.abs(y), 1e-300)), np.max(np.abs(x - y))
+
+
+# ------------------------------------------------------------------ sampling
+def test_samples_are_seeded_and_inside_their_ranges(circular_model):
+    spec = read_uncertainty(circular_model)
+    a = spec.transform(sample(spec, "mc", 200, seed=7))
+    b = spec.transform(sample(spec, "mc", 200, seed=7))
+    c = spec.transform(sample(spec, "mc", 200, seed=8))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    for j, p in enumerate(spec.parameters):
+        assert p.low <= a[:, j].min() and a[:, j].max() <= p.high
+    # the triangular parameter peaks at its mode: more mass below the midpoint
+    j = spec.names.index("Construction Time")
+    p = spec.parameters[j]
+    assert p.distribution == "triangular"
+    assert np.mean(a[:, j] < (p.low + p.high) / 2) > 0.6
+
+
+def test_run_counts_of_each_method(ishigami):
+    spec = read_uncertainty(ishigami)
+    assert sample(spec, "mc", 10, 0).shape == (10, 3)
+    assert sample(spec, "sobol", 16, 0).shape == (16 * (3 + 2), 3)
+    assert sample(spec, "morris", 5, 0).shape == (5 * (3 + 1), 3)
+
+
+# ---------------------------------------------------------------- executors
+def test_vectorised_equals_serial_on_the_circular_model(circular_model):
+    spec = read_uncertainty(circular_model)
+    values = spec.transform(sample(spec, "mc", 4, seed=11))
+    task = Task(str(circular_model.path), {}, tuple(spec.names), spec.outcomes, spec.bands, 1)
+    vec = evaluate(task, values, vectorise=True)
+    ser = evaluate(task, values, vectorise=False)
+    assert vec.outcomes.shape == (4, len(spec.outcomes))
+    assert np.ptp(vec.outcomes[:, 0]) > 0  # the samples really differ
+    for a, b in ((vec.outcomes, ser.outcomes), (vec.series, ser.series)):
+        assert np.all(np.abs(a - b) <= 1e-12 * np.maximum(np.abs(b), 1e-300))
+
+
+def test_array_safe_helpers_match_serial_runs(branches):
+    # P on both sides of 1 in one batch: IF THEN ELSE, XIDZ and ZIDZ branch per sample
+    result = run_ensemble(branches, "mc", 24, seed=5, executor="vectorised")
+    serial = run_ensemble(branches, "mc", 24, seed=5, executor="serial")
+    p = result.samples["P"]
+    assert (p > 1).any() and (p < 1).any()
+    assert result.executor == "vectorised"
+    _same(result.outcomes, serial.outcomes)
+
+
+def test_a_model_that_cannot_be_vectorised_falls_back(tmp_path):
+    model = pyloop.load_model(MODELS / "pulsed.mdl")
+    with pytest.warns(RuntimeWarning, match="cannot run with array-valued constants"):
+        result = run_ensemble(model, "mc", 6, seed=2, executor="processes", workers=1)
+    serial = run_ensemble(model, "mc", 6, seed=2, executor="serial")
+    _same(result.outcomes, serial.outcomes)
+
+
+def test_every_executor_gives_the_same_results(ishigami):
+    kw = dict(method="mc", samples=40, seed=3, batch_size=10)
+    serial = run_ensemble(ishigami, executor="serial", **kw)
+    vectorised = run_ensemble(ishigami, executor="vectorised", **kw)
+    processes = run_ensemble(ishigami, executor="processes", workers=2, **kw)
+    dask = run_ensemble(ishigami, executor="dask", dask_address="local", workers=2, **kw)
+    assert len(serial.outcomes) == 40
+    for other in (vectorised, processes, dask):
+        _same(other.outcomes, serial.outcomes)
+        _same(other.series["Accumulated Y"], serial.series["Accumulated Y"])
+
+
+# -------------------------------------------------------------------- resume
+def test_resume_after_an_interruption_gives_the_uninterrupted_result(ishigami, tmp_path):
+    kw = dict(method="mc", samples=50, seed=9, batch_size=10)
+    whole = run_ensemble(ishigami, out=tmp_path / "whole", **kw)
+    part = run_ensemble(ishigami, out=tmp_path / "part", stop_after=2, **kw)
+    assert len(part.outcomes) == 20
+    # an interruption in the middle of a write leaves a partial last line
+    with open(tmp_path / "part" / "outcomes.csv", "a") as fh:
+        fh.write("20,0.12")
+    again = load_ensemble(tmp_path / "part", ishigami)
+    assert len(again.outcomes) == 20  # the partial line is not a result
+    resumed = run_ensemble(ishigami, out=tmp_path / "part", resume=True, **kw)
+    assert list(resumed.outcomes.index) == list(range(50))
+    _same(resumed.outcomes, whole.outcomes, rtol=0)
+    _same(resumed.series["Accumulated Y"], whole.series["Accumulated Y"], rtol=0)
+    assert (tmp_path / "part" / "outcomes.csv").read_text() == (tmp_path / "whole" / "outcomes.csv").read_text()
+
+
+def test_resume_refuses_a_different_ensemble(ishigami, tmp_path):
+    run_ensemble(ishigami, "mc", 10, seed=1, out=tmp_path)
+    with pytest.raises(PyloopError, match="holds a different ensemble .*seed differs"):
+        run_ensemble(ishigami, "mc", 10, seed=2, out=tmp_path, resume=True)
+
+
+# ------------------------------------------------------- sensitivity indices
+def test_sobol_indices_of_the_ishigami_function(ishigami):
+    a, b = 7.0, 0.1
+    variance = a**2 / 8 + b * math.pi**4 / 5 + b**2 * math.pi**8 / 18 + 0.5
+    v1 = 0.5 * (1 + b * math.pi**4 / 5) ** 2
+    v2 = a**2 / 8
+    v13 = b**2 * math.pi**8 * (1 / 18 - 1 / 50)
+    s1 = np.array([v1, v2, 0.0]) / variance
+    st = np.array([v1 + v13, v2, v13]) / variance
+    result = run_ensemble(ishigami, "sobol", 1024, seed=4)
+    table = sobol_indices(result).loc["Y"].loc[["X1", "X2", "X3"]]
+    assert np.all(np.abs(table["S1"].to_numpy() - s1) < np.maximum(2 * table["S1_conf"], 0.05))
+    assert np.all(np.abs(table["ST"].to_numpy() - st) < np.maximum(2 * table["ST_conf"], 0.05))
+
+
+def test_morris_screening_ranks_an_inactive_input_last(ishigami, tmp_path):
+    result = run_ensemble(ishigami, "morris", 20, seed=1)
+    table = morris_indices(result).loc["Y"]
+    assert len(result.samples) == 20 * 4
+    assert (table["mu_star"] >= table["mu"].abs() - 1e-12).all()
+    assert table["mu_star"].idxmin() == "X3"  # X3 acts only through X3**4 * sin(X1)
+
+
+# ----------------------------------------------------------------- discovery
+@pytest.mark.parametrize("engine", ["pyloop", "ema_workbench"])
+def test_prim_finds_a_known_box(engine):
+    if engine == "ema_workbench":
+        pytest.importorskip("ema_workbench")
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.random((2000, 3)), columns=["a", "b", "c"])
+    y = (x["a"] > 0.7) & (x["b"] < 0.4)
+    box = discover(x, y, threshold=0.9, engine=engine)
+    assert set(box.limits.index) == {"a", "b"}
+    assert abs(box.limits.at["a", "low"] - 0.7) < 0.05
+    assert abs(box.limits.at["b", "high"] - 0.4) < 0.05
+    assert box.density > 0.85 and box.coverage > 0.8
+
+
+def test_percentile_bands_are_ordered(ishigami):
+    result = run_ensemble(ishigami, "mc", 30, seed=0)
+    bands = percentile_bands(result, "Accumulated Y")
+    assert list(bands.columns) == [5, 25, 50, 75, 95]
+    assert (bands.diff(axis=1).iloc[:, 1:] >= 0).all().all()
+    with pytest.raises(PyloopError, match="no series of 'Y'"):
+        percentile_bands(result, "Y")
+
+
+# ----------------------------------------------------------------- bad input
+def _copy(tmp_path, text: str):
+    shutil.copyfile(MODELS / "ishigami.mdl", tmp_path / "ishigami.mdl")
+    (tmp_path / "ishigami.uncertainty.toml").write_text(text)
+    return tmp_path / "ishigami.mdl"
+
+
+def test_unknown_parameter_in_the_uncertainty_file(tmp_path):
+    path = _copy(tmp_path, "[parameters.X4]\n")
+    with pytest.raises(ParameterError, match="unknown parameter 'X4'.*not a constant"):
+        read_uncertainty(pyloop.load_model(path))
+
+
+def test_empty_range_in_the_uncertainty_file(tmp_path):
+    path = _copy(tmp_path, "[parameters.X1]\nmin = 1\nmax = 1\n")
+    with pytest.raises(ParameterError, match="empty range"):
+        read_uncertainty(pyloop.load_model(path))
+
+
+def test_range_outside_the_declared_range(tmp_path):
+    path = _copy(tmp_path, "[parameters.X1]\nmin = -10\nmax = 1\n")
+    with pytest.raises(ParameterError, match="leaves its declared range"):
+        read_uncertainty(pyloop.load_model(path))
+
+
+def test_zero_samples_and_bad_sobol_counts(ishigami):
+    spec = read_uncertainty(ishigami)
+    with pytest.raises(PyloopError, match="positive whole number"):
+        sample(spec, "mc", 0, 1)
+    with pytest.raises(PyloopError, match="power of two.*try 64 or 128"):
+        sample(spec, "sobol", 100, 1)
+    with pytest.raises(PyloopError, match="unknown method 'fast'"):
+        sample(spec, "fast", 10, 1)
+
+
+@pytest.mark.parametrize(
+    "text, argv, message",
+    [
+        ("[parameters.X1]\n", ["--samples", "0"], "--samples must be at least 1"),
+        ("[parameters.Nope]\n", [], "unknown parameter 'Nope'"),
+        ("[parameters.X1]\nmin = 2\nmax = 1\n", [], "empty range"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, text, argv, message):
+    path = _copy(tmp_path, text)
+    code = main(["sensitivity", "--model", str(path), "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("pyloop: error: ") and message in err
+
+
+def test_cli_writes_samples_outcomes_and_figures(tmp_path, capsys):
+    path = _copy(tmp_path, (MODELS / "ishigami.uncertainty.toml").read_text())
+    out = tmp_path / "out"
+    code = main(["sensitivity", "--model", str(path), "--samples", "64", "--seed", "1", "--out", str(out)])
+    assert code == 0
+    assert (out / "fan_chart.png").stat().st_size > 0
+    samples = pd.read_csv(out / "mc" / "defaults" / "samples.csv")
+    outcomes = pd.read_csv(out / "mc" / "defaults" / "outcomes.csv")
+    assert list(samples.columns) == ["run", "X1", "X2", "X3"] and len(samples) == 64
+    assert list(outcomes.columns) == ["run", "Y"] and len(outcomes) == 64
+    code = main(["sensitivity", "--model", str(path), "--method", "sobol", "--samples", "64",
+                 "--out", str(out)])
+    assert code == 0
+    assert (out / "defaults_sobol.png").stat().st_size > 0
+    table = pd.read_csv(out / "sobol" / "defaults" / "sobol.csv")
+    assert set(table["parameter"]) == {"X1", "X2", "X3"}
