@@ -419,16 +419,7 @@ def _cmd_ledger(args: argparse.Namespace) -> int:
         from .plots import ledger_figure, save_figure
 
         target = Path(args.plot)
-        fig = ledger_figure(
-            lg.money_between(result, ledger, until),
-            tracing.shares(q.payment).loc[:until],
-            tracing.shares(q.round_trip_sale).loc[:until] if q.round_trip_sale else None,
-            payment=q.payment,
-            sale=q.round_trip_sale,
-            marked=ledger.round_trip_label,
-            sectors=ledger.sectors,
-            title=f"{model.name}, {result.name}: money moved {result.frame.index[0]:g}-{until:g}",
-        )
+        fig = ledger_figure(**audit.figure_data(until))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)

@@ -1182,6 +1182,24 @@ class Audit:
         """:func:`who_paid` of this run by the given years."""
         return who_paid(self.result, self.ledger, years, self.tracing)
 
+    def figure_data(self, until: float) -> dict[str, Any]:
+        """Keyword arguments of :func:`pyloop.plots.ledger_figure` for money
+        moved from the start of the run to ``until`` (Year)."""
+        q = self.ledger.questions
+        if q is None:
+            raise LedgerError(f"{self.ledger.where()} has no [questions]; name the payment to trace there")
+        frame = self.result.frame
+        return {
+            "money": money_between(self.result, self.ledger, until),
+            "payment_shares": self.tracing.shares(q.payment).loc[:until],
+            "sale_shares": self.tracing.shares(q.round_trip_sale).loc[:until] if q.round_trip_sale else None,
+            "payment": q.payment,
+            "sale": q.round_trip_sale,
+            "marked": self.ledger.round_trip_label,
+            "sectors": self.ledger.sectors,
+            "title": f"{self.result.model}, {self.result.name}: money moved {frame.index[0]:g}-{until:g}",
+        }
+
 
 def audit(
     model: "Model | str | os.PathLike[str]",

@@ -83,8 +83,24 @@ class _Document:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
 
-    def add(self, anchor: str, title: str, body: str) -> None:
-        self.sections.append((anchor, title, body))
+    def image(self, source: Path, name: str, caption: str) -> str:
+        """Embed a PNG file already written (copied into ``figures/``)."""
+        target = self.folder / "figures" / f"{name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        self.figures.append(target.name)
+        data = base64.b64encode(target.read_bytes()).decode("ascii")
+        return (
+            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    def add(self, anchor: str, title: str, body: str, first: bool = False) -> None:
+        if first:
+            self.sections.insert(0, (anchor, title, body))
+        else:
+            self.sections.append((anchor, title, body))
 
 
 def _table(frame: pd.DataFrame, floatfmt: str = "{:,.4g}", index: bool = False) -> str:
@@ -415,6 +431,7 @@ def build_report(
         say("drawing scenarios and policies")
         _section_scenarios(doc, model, runs)
         for section in extra_sections:
+            say((section.__doc__ or section.__name__).strip().splitlines()[0].rstrip(".").lower())
             section(doc, model, runs, settings)
         say("drawing the diagram")
         _section_diagrams(doc, model)
@@ -437,6 +454,265 @@ def build_report(
     return out / "report.html"
 
 
+
+
+# ------------------------------------------------------------ analyses
+#: Years at which the report states who paid.
+WHO_PAID_YEARS = (2027.0, 2030.0, 2035.0)
+#: Outputs compared in knockout runs.
+KNOCKOUT_OUTPUTS = ("Cloud Market Value", "Compute Contract Backlog", "AI Lab Cash", "Operational Capacity")
+#: The window of the boom after the announcements (Year).
+BOOM = (2025.7, 2027.5)
+
+
+def _phase_rows(phases, start: float, end: float) -> list[dict[str, Any]]:
+    return [
+        {"from": p.start, "to": p.end, "polarity": p.polarity, "leading loops": ", ".join(p.loops[:4])}
+        for p in phases
+        if p.end > start and p.start < end
+    ]
+
+
+def _reinforcing_share(analysis, start: float, end: float) -> float:
+    """Share of the time in [start, end] during which reinforcing loops dominate."""
+    total = reinforcing = 0.0
+    for p in analysis.polarity_phases:
+        overlap = max(0.0, min(p.end, end) - max(p.start, start))
+        total += overlap
+        if p.polarity == "R":
+            reinforcing += overlap
+    return reinforcing / total if total else float("nan")
+
+
+def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
+    """Loop dominance over time per scenario, and the knockout comparisons."""
+    from .loops import analyze_loops, knockouts, load_catalogue
+    from .plots import knockout_figure, loop_dominance_figure
+
+    catalogue = load_catalogue(model)
+    if not catalogue:
+        return
+    body = _p(
+        "Loops That Matter (Schoenberg, Davidsen and Eberlein 2020; Schoenberg, Hayward and "
+        "Eberlein 2023): each loop's score is the product of its link scores, the share of a "
+        "variable's change that one input explains. Relative scores are shares of all loops "
+        "scored; reinforcing loops are drawn above the axis, balancing below."
+    )
+    body += '<p class="how">How to read: where the area above the axis is larger, reinforcing loops '
+    body += "drive the change; where the area below is larger, balancing loops restrain it.</p>"
+    analyses = {}
+    for result in runs["scenarios"]:
+        if settings.quick and result.scenario not in ("baseline", "music_stops"):
+            continue
+        analysis = analyze_loops(model, result.scenario)
+        analyses[result.scenario] = analysis
+        named = analysis.table().loc[[c.id for c in catalogue if c.id in analysis.table().index]]
+        body += f"<h3>{html.escape(str(result.scenario))}</h3>"
+        body += doc.figure(
+            f"loops_{result.scenario}",
+            loop_dominance_figure(analysis),
+            f"Relative loop scores and dominance phases, scenario {result.scenario} "
+            f"({analysis.mode} mode, {analysis.total_loops} loops scored).",
+        )
+        body += "<details><summary>Named loops and polarity phases</summary>"
+        body += _table(named[["name", "polarity", "confidence", "structural", "length", "mean |relative|"]].reset_index())
+        body += _table(pd.DataFrame(_phase_rows(analysis.polarity_phases, -np.inf, np.inf)))
+        body += "</details>"
+    outputs = [o for o in KNOCKOUT_OUTPUTS if model.resolve_name(o)]
+    knocked = {}
+    for scenario in ("baseline", "music_stops"):
+        if scenario not in runs["names"] or not outputs:
+            continue
+        table, kruns = knockouts(model, scenario, outputs=outputs)
+        knocked[scenario] = table
+        body += f"<h3>Knockouts, {scenario}</h3>"
+        body += _p("Each named loop switched off in turn (its switch constant set to 0).")
+        body += doc.figure(
+            f"knockouts_{scenario}",
+            knockout_figure(kruns, outputs, catalogue=catalogue),
+            f"Key outputs with each named loop knocked out, scenario {scenario}.",
+        )
+        shown = table[["base peak", "knockout peak", "peak change %", "final change %"]].reset_index()
+        body += "<details><summary>Peak and final values of each knockout</summary>" + _table(shown) + "</details>"
+    runs["loop_analyses"] = analyses
+    runs["knockouts"] = knocked
+    doc.add("loops", "Feedback loops: dominance and knockouts", body)
+
+
+def section_ledger(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
+    """The money ledger: checks, who paid, money flow diagram, origin shares."""
+    from .ledger import audit, ledger_path, load_ledger
+    from .plots import ledger_figure
+
+    if not ledger_path(model.path).is_file():
+        return
+    ledger = load_ledger(model)
+    if ledger.questions is None:
+        return
+    body = _p(
+        "Every cash stock is a pool whose money is labelled by where it entered the ring; "
+        "each payment carries its payer's current mix. The shares answer: of the money the "
+        f"{ledger.questions.payment} moved by a given year, where did it come from?"
+    )
+    audits = {}
+    for scenario in ("baseline", "music_stops"):
+        if scenario not in runs["names"]:
+            continue
+        result = audit(model, scenario, ledger=ledger)
+        audits[scenario] = result
+        years = [y for y in WHO_PAID_YEARS if y <= result.result.frame.index[-1]]
+        table = result.who_paid(years)
+        body += f"<h3>{scenario}</h3>"
+        body += _p(
+            f"Stock-flow checks passed: each cash stock follows its declared flows (largest error "
+            f"{max(result.check.stock_errors.values()):.1g} B$); money in the ring changes only by "
+            f"the flows across its boundary (largest error {result.check.ring_error:.1g} B$)."
+        )
+        body += _table(table.reset_index(), floatfmt="{:,.3g}")
+        body += doc.figure(
+            f"ledger_{scenario}",
+            ledger_figure(**result.figure_data(years[-1])),
+            f"Money moved between sectors and the origin of the traced payments, scenario {scenario}.",
+        )
+    runs["audits"] = audits
+    doc.add("ledger", "Who paid: the money ledger", body)
+
+
+def section_sensitivity(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
+    """Monte Carlo fan charts, sensitivity indices and the scenario-discovery box."""
+    from .sensitivity import sensitivity_study
+    from .uncertainty import uncertainty_path
+
+    if not uncertainty_path(model.path).is_file():
+        return
+    scenarios = [s for s in ("baseline", "music_stops") if s in runs["names"]] or [None]
+    folder = doc.folder / "sensitivity"
+    mc = sensitivity_study(
+        model, "mc", settings.monte_carlo_samples, settings.seed, scenarios=scenarios, out=folder, progress=False
+    )
+    method, base = ("morris", 10) if settings.quick else ("sobol", 256)
+    indices = sensitivity_study(model, method, base, settings.seed, scenarios=scenarios[:1], out=folder, progress=False)
+    body = _p(
+        f"{settings.monte_carlo_samples} Monte Carlo runs per scenario over the uncertain constants' "
+        f"ranges (seed {settings.seed}); {method.title()} indices on the scalar outcomes; PRIM finds the "
+        "box of assumptions in which the music stops early. The runs and outcomes are in "
+        "the sensitivity/ folder beside this report."
+    )
+    if (folder / "fan_chart.png").is_file():
+        body += doc.image(folder / "fan_chart.png", "sensitivity_fan_chart", "Percentile bands (5-25-50-75-95 %) of the banded outputs.")
+    for label, table in indices.indices.items():
+        body += doc.image(folder / f"{label}_{method}.png", f"sensitivity_{method}_{label}", f"{method.title()} indices, {label}.")
+    stops = {}
+    for label, result in mc.results.items():
+        if "Music Stops Time" in result.outcomes.columns:
+            stops[label] = float((result.outcomes["Music Stops Time"] < 2030).mean())
+    for label, box in mc.boxes.items():
+        body += doc.image(folder / f"{label}_prim.png", f"sensitivity_prim_{label}", f"PRIM box, {label}: {box.condition}.")
+        limits = box.limits.reset_index()
+        body += _p(f"{label}: coverage {box.coverage:.0%}, density {box.density:.0%} ({box.engine} PRIM).")
+        body += _table(limits, floatfmt="{:,.4g}")
+    runs["sensitivity"] = {"mc": mc, "indices": indices, "stops_before_2030": stops}
+    doc.add("sensitivity", "Uncertainty and sensitivity", body)
+
+
+def summary_numbers(runs: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the summary states, from the analyses' own results."""
+    numbers: dict[str, Any] = {}
+    audits = runs.get("audits", {})
+    if "baseline" in audits:
+        row = audits["baseline"].who_paid([2030.0]).iloc[0]
+        numbers["who_paid_2030"] = {k: float(v) for k, v in row.items()}
+    analyses = runs.get("loop_analyses", {})
+    if "baseline" in analyses:
+        numbers["boom_reinforcing_share"] = _reinforcing_share(analyses["baseline"], *BOOM)
+    if "music_stops" in analyses:
+        numbers["collapse_reinforcing_share"] = _reinforcing_share(analyses["music_stops"], 2027.5, 2030.0)
+    for result in runs["scenarios"]:
+        hits = result.frame.index[result.frame["Contract Cancellations"].to_numpy() > 0] if (
+            "Contract Cancellations" in result.frame.columns
+        ) else []
+        numbers.setdefault("first_cancellation", {})[result.name] = float(hits[0]) if len(hits) else None
+    sensitivity = runs.get("sensitivity")
+    if sensitivity:
+        numbers["stops_before_2030"] = sensitivity["stops_before_2030"]
+        numbers["prim"] = {
+            label: {"condition": box.condition, "coverage": box.coverage, "density": box.density,
+                    "limits": {k: [float(v["low"]), float(v["high"])] for k, v in box.limits.iterrows()}}
+            for label, box in sensitivity["mc"].boxes.items()
+        }
+    return numbers
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def section_summary(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
+    """The three questions answered in numbers, placed first in the report."""
+    import json
+
+    numbers = summary_numbers(runs)
+    (doc.folder / "summary.json").write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+    body = ""
+    paid = numbers.get("who_paid_2030")
+    if paid:
+        payment = next((k for k in paid if k.endswith("(B$)")), None)
+        body += '<div class="answer"><h3>Who actually pays?</h3>'
+        body += _p(
+            f"Of the {paid[payment]:,.0f} B$ the AI Lab paid the Cloud Provider from mid-2025 to 2030 "
+            f"in the baseline, {_pct(paid.get('Equity Investors', 0))} came from equity investors, "
+            f"{_pct(paid.get('End Users', 0))} from end users, {_pct(paid.get('Lenders', 0))} from lenders "
+            f"through the ring, {_pct(paid.get('Other Customers', 0))} from the firms' other customers and "
+            f"{_pct(paid.get('Opening cash', 0))} from the firms' opening cash. "
+            f"{_pct(paid.get('via Chip Maker Investment', 0))} of it had passed through the Chip Maker's "
+            f"investment; {_pct(paid.get('round-trip ratio', 0))} of the Chip Maker's GPU sales to the Cloud "
+            f"Provider was its own investment coming back. Commitments announced were "
+            f"{paid.get('commitments / cash', float('nan')):.2f} times the cash actually moved between the firms."
+        )
+        body += '<p class="how">How to read: each dollar is traced back to where it entered the ring, '
+        body += "with every firm's cash treated as a well-mixed pool.</p></div>"
+    if "boom_reinforcing_share" in numbers:
+        body += '<div class="answer"><h3>Which loops drive the boom, which restrain it?</h3>'
+        text = (
+            f"In the baseline, reinforcing loops dominate {_pct(numbers['boom_reinforcing_share'])} of the "
+            f"time from {BOOM[0]:g} to {BOOM[1]:g}"
+        )
+        if "collapse_reinforcing_share" in numbers:
+            text += (
+                f"; when the music stops, reinforcing loops dominate "
+                f"{_pct(numbers['collapse_reinforcing_share'])} of the fall from 2027.5 to 2030"
+            )
+        body += _p(text + ". The loop section shows which loops lead each phase and what knocking each out changes.")
+        body += '<p class="how">How to read: a share above one half means the self-reinforcing loops, '
+        body += "not the balancing ones, set the direction of change.</p></div>"
+    first = numbers.get("first_cancellation", {})
+    if first:
+        body += '<div class="answer"><h3>When does the music stop?</h3>'
+        stopped = {k: v for k, v in first.items() if v is not None}
+        text = "The first contract cancellation comes " + (
+            "; ".join(f"in {k} at {v:.2f}" for k, v in stopped.items()) if stopped else "in no scenario"
+        )
+        never = [k for k, v in first.items() if v is None]
+        if never:
+            text += f"; never in {', '.join(never)}"
+        text += "."
+        stops = numbers.get("stops_before_2030", {})
+        if stops:
+            text += " Across the uncertain assumptions, the music stops before 2030 in " + ", ".join(
+                f"{_pct(v)} of {k} runs" for k, v in stops.items()
+            ) + "."
+        for label, box in numbers.get("prim", {}).items():
+            limits = "; ".join(f"{k} in [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in list(box["limits"].items())[:4])
+            text += f" In {label}, the box where it stops before 2030 ({_pct(box['coverage'])} of those runs, " \
+                    f"{_pct(box['density'])} of the runs inside) is: {limits}."
+        body += _p(text)
+        body += '<p class="how">How to read: the box names the assumptions that, together, make an early '
+        body += "stop likely; coverage is how many early stops it explains, density how sure it is.</p></div>"
+    if body:
+        doc.add("summary", "Summary: the three questions", body, first=True)
+
+
 def default_sections() -> list[Section]:
-    """The analysis sections of the full report, in order."""
-    return []
+    """The analysis sections of the full report, in order (the summary last:
+    it draws on the others and places itself first)."""
+    return [section_loops, section_ledger, section_sensitivity, section_summary]

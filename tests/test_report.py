@@ -29,12 +29,13 @@ def report(tmp_path_factory, circular_model):
 
 def test_report_is_complete(report):
     text = report.read_text(encoding="utf-8")
-    for title in ("Scenarios", "Policies", "Stock-and-flow diagram", "Calibration", "Validity tests",
-                  "Variable reference", "Run manifest"):
+    for title in ("Summary: the three questions", "Scenarios", "Policies", "Feedback loops: dominance and knockouts",
+                  "Who paid: the money ledger", "Uncertainty and sensitivity", "Stock-and-flow diagram",
+                  "Calibration", "Validity tests", "Variable reference", "Run manifest"):
         assert f">{title}</h2>" in text, title
     images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', text)
     pngs = list((report.parent / "figures").glob("*.png"))
-    assert len(images) == len(pngs) >= 7
+    assert len(images) == len(pngs) >= 16
     assert (report.parent / MARKER).is_file()
     assert "sha256" in (report.parent / MARKER).read_text()
 
@@ -120,7 +121,7 @@ def test_report_opens_in_headless_chromium(report, tmp_path):
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0]);"
         )
-        assert len(images) >= 7
+        assert len(images) >= 16
         assert [alt for alt, loaded in images if not loaded] == []
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []
@@ -130,3 +131,38 @@ def test_report_opens_in_headless_chromium(report, tmp_path):
         assert shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_summary_numbers_match_the_analyses(report, circular_model):
+    """The summary's figures are those the analysis functions give."""
+    import json
+
+    from pyloop.ledger import audit
+    from pyloop.loops import analyze_loops
+    from pyloop.report import BOOM, _reinforcing_share
+
+    numbers = json.loads((report.parent / "summary.json").read_text())
+    html_text = report.read_text(encoding="utf-8")
+    summary = html_text.split('id="summary"')[1].split("</section>")[0]
+
+    paid = audit(circular_model, "baseline").who_paid([2030.0]).iloc[0]
+    assert numbers["who_paid_2030"]["Equity Investors"] == pytest.approx(paid["Equity Investors"], rel=1e-9)
+    assert numbers["who_paid_2030"]["End Users"] == pytest.approx(paid["End Users"], rel=1e-9)
+    assert f"{100 * paid['Equity Investors']:.0f} % came from equity investors" in summary
+    assert f"{paid['Compute Payments (B$)']:,.0f} B$" in summary
+
+    share = _reinforcing_share(analyze_loops(circular_model, "baseline"), *BOOM)
+    assert numbers["boom_reinforcing_share"] == pytest.approx(share, abs=1e-12)
+    assert f"reinforcing loops dominate {100 * share:.0f} % of the time" in summary
+
+    stops = pyloop_run_first_cancellation(circular_model, "music_stops")
+    assert numbers["first_cancellation"]["music_stops"] == pytest.approx(stops)
+    assert f"in music_stops at {stops:.2f}" in summary
+    assert numbers["first_cancellation"]["baseline"] is None
+
+
+def pyloop_run_first_cancellation(model, scenario):
+    import pyloop
+
+    frame = pyloop.run(model, scenario).frame
+    return float(frame.index[frame["Contract Cancellations"].to_numpy() > 0][0])
