@@ -42,6 +42,7 @@ def test_clean_small_model_passes():
         ("tank_buried_number.mdl", "M001", "Inflow", r"number\(s\) 0\.9 buried"),
         ("tank_off_diagram.mdl", "G001", "Drain Time", r"on no view of the diagram"),
         ("tank_missing_switch.mdl", "L002", None, r"loop B2 has no switch constant"),
+        ("tank_undeclared_flow.mdl", "F001", None, r"money flow 'Outflow' out of cash stock 'Water' is not declared"),
     ],
 )
 def test_each_finding_fires_on_a_broken_model(file, code, variable, message):
@@ -56,6 +57,18 @@ def test_constant_without_source_is_reported(tmp_path):
     path = tmp_path / "tank.mdl"
     path.write_text(text)
     assert ("D002", "Capacity") in codes(path)
+
+
+def test_catalogued_loop_that_does_not_exist_is_reported(tmp_path):
+    import shutil
+
+    shutil.copyfile(QUALITY / "tank.mdl", tmp_path / "tank.mdl")
+    catalogue = (QUALITY / "tank.loops.toml").read_text().replace('["Water", "Outflow"]', '["Outflow", "Water Seen"]')
+    (tmp_path / "tank.loops.toml").write_text(catalogue)
+    findings = check_model(pyloop.load_model(tmp_path / "tank.mdl"))
+    assert [f.message for f in findings if f.code == "L001"] == [
+        "loop B2 does not exist: no link 'Outflow' -> 'Water Seen'"
+    ]
 
 
 def test_stock_drawn_without_a_flow_is_reported(tmp_path):
