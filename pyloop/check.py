@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import PyloopError
-from .model import Model
+from .model import Model, ast_nodes
 from .scenarios import load_scenarios
 
 __all__ = ["Finding", "SOURCE_PATTERN", "check_model", "CHECKS"]
@@ -100,22 +100,11 @@ def check_documentation(model: Model) -> list[Finding]:
 
 def _numbers(ast: Any) -> list[float]:
     """Every numeric literal in an abstract syntax tree."""
-    found: list[float] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, bool):
-            return
-        if isinstance(node, (int, float)):
-            found.append(float(node))
-        elif isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item)
-        elif hasattr(node, "__dataclass_fields__"):
-            for name in node.__dataclass_fields__:
-                walk(getattr(node, name))
-
-    walk(ast)
-    return found
+    return [
+        float(node)
+        for node in ast_nodes(ast)
+        if isinstance(node, (int, float)) and not isinstance(node, bool)
+    ]
 
 
 def check_magic_numbers(model: Model) -> list[Finding]:

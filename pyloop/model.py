@@ -45,6 +45,7 @@ from .errors import ModelFileError, ParameterError, SimulationError, normalize_n
 
 __all__ = [
     "Equation",
+    "ast_nodes",
     "Model",
     "TimeSettings",
     "Variable",
@@ -135,26 +136,31 @@ class Equation:
     flows: Mapping[str, int] = field(default_factory=dict)
 
 
+def ast_nodes(ast: Any, skip_function_names: bool = True) -> Iterable[Any]:
+    """Every node of an abstract syntax tree, depth first, literals included.
+
+    With ``skip_function_names`` the name of a called function (a
+    ``CallStructure``'s ``function``) is not visited: it names no variable.
+    """
+    from pysd.translators.structures import abstract_expressions as ae
+
+    todo = [ast]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (list, tuple)):
+            todo.extend(reversed(node))
+        elif isinstance(node, ae.CallStructure) and skip_function_names:
+            todo.append(node.arguments)
+        elif hasattr(node, "__dataclass_fields__"):
+            todo.extend(getattr(node, name) for name in reversed(list(node.__dataclass_fields__)))
+
+
 def _references(ast: Any) -> list[str]:
     """Python names of every variable an abstract syntax tree reads."""
     from pysd.translators.structures import abstract_expressions as ae
 
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, ae.ReferenceStructure):
-            found.append(node.reference)
-        elif isinstance(node, ae.CallStructure):
-            walk(node.arguments)  # node.function names the function, not a variable
-        elif isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item)
-        elif hasattr(node, "__dataclass_fields__"):
-            for field_name in node.__dataclass_fields__:
-                walk(getattr(node, field_name))
-
-    walk(ast)
-    return found
+    return [node.reference for node in ast_nodes(ast) if isinstance(node, ae.ReferenceStructure)]
 
 
 def _signed_flows(flow: Any) -> dict[str, int] | None:
