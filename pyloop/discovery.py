@@ -157,12 +157,9 @@ def discover(
         )
     x = samples.reset_index(drop=True).astype(float)
     if engine == "auto":
-        try:
-            import ema_workbench  # noqa: F401
+        from importlib.util import find_spec
 
-            engine = "ema_workbench"
-        except ImportError:
-            engine = "pyloop"
+        engine = "ema_workbench" if find_spec("ema_workbench") is not None else "pyloop"
     if engine == "ema_workbench":
         trajectory, lims = _ema_prim(x, y, threshold, peel_alpha, mass_min)
     elif engine == "pyloop":
