@@ -91,9 +91,9 @@ _SMALL = 1e-6
 
 # ---------------------------------------------------------------- evaluator
 def _ae():
-    from pysd.translators.structures import abstract_expressions as ae
+    from .model import syntax
 
-    return ae
+    return syntax()
 
 
 _UNSUPPORTED = {

@@ -46,6 +46,7 @@ from .errors import ModelFileError, ParameterError, SimulationError, normalize_n
 __all__ = [
     "Equation",
     "ast_nodes",
+    "syntax",
     "Model",
     "TimeSettings",
     "Variable",
@@ -134,6 +135,14 @@ class Equation:
     references: tuple[str, ...]
     initial_references: tuple[str, ...] = ()
     flows: Mapping[str, int] = field(default_factory=dict)
+
+
+def syntax() -> Any:
+    """PySD's module of abstract-syntax classes (``ArithmeticStructure``,
+    ``ReferenceStructure``, ...), for code that reads :attr:`Equation.ast`."""
+    from pysd.translators.structures import abstract_expressions
+
+    return abstract_expressions
 
 
 def ast_nodes(ast: Any, skip_function_names: bool = True) -> Iterable[Any]:
