@@ -19,7 +19,7 @@ import pandas as pd
 
 from .errors import PyloopError, ScenarioError, suggest
 
-__all__ = ["Check", "calibration_path", "measure_checks", "read_checks", "DEFAULT_TOLERANCE"]
+__all__ = ["Check", "calibration_path", "measure_checks", "read_checks", "read_extremes", "DEFAULT_TOLERANCE"]
 
 #: Relative tolerance of a check that states none.
 DEFAULT_TOLERANCE = 0.10
@@ -95,6 +95,27 @@ def read_checks(path: str | Path) -> list[Check]:
             )
         )
     return checks
+
+
+def read_extremes(path: str | Path) -> dict[str, dict[str, float]]:
+    """Extreme-condition cases of a checks file: case name -> constants.
+
+    Raises:
+        ScenarioError: unreadable file, or a case that is not a table of numbers.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(f"cannot read checks file '{path.name}': {exc}") from exc
+    cases = {}
+    for name, constants in data.get("extreme_conditions", {}).items():
+        if not isinstance(constants, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in constants.values()
+        ):
+            raise ScenarioError(f"extreme condition '{name}' in '{path.name}' must set constants to numbers")
+        cases[name] = {k: float(v) for k, v in constants.items()}
+    return cases
 
 
 def _around(frame: pd.DataFrame, at: float) -> tuple[float, float]:

@@ -274,6 +274,39 @@ def _section_validity(doc: _Document, model: Model, runs: dict[str, Any]) -> pd.
             "detail": "; ".join(f"{n}: {s} {v:.3g}" for n, s, v in negative[:5]) or f"{len(stocks)} stocks checked",
         }
     )
+    from .calibration import calibration_path, read_extremes
+
+    checks = calibration_path(model.path)
+    extremes = read_extremes(checks) if checks.is_file() else {}
+    if extremes:
+        failures = []
+        for case, constants in extremes.items():
+            for name in runs["names"]:
+                try:
+                    result = run(model, name, params=constants, scenarios=runs["scenario_file"])
+                except PyloopError as exc:
+                    failures.append(f"{case}, {name}: {exc}")
+                    continue
+                low = [s for s in stocks if float(result.frame[s].min()) < -1e-9]
+                if low:
+                    failures.append(f"{case}, {name}: {', '.join(low)} below zero")
+        rows.append(
+            {
+                "test": "Extreme conditions: " + "; ".join(extremes),
+                "result": "pass" if not failures else "FAIL",
+                "detail": "; ".join(failures[:5]) or f"{len(extremes) * len(runs['names'])} runs without NaN, error or negative stock",
+            }
+        )
+    audits = runs.get("audits", {})
+    if audits:
+        worst = max(a.check.ring_error for a in audits.values())
+        rows.append(
+            {
+                "test": "Conservation: money in the ring changes only by the flows across its boundary",
+                "result": "pass",
+                "detail": f"largest error {worst:.1g} B$ in {', '.join(audits)} (tolerance 1e-6 B$)",
+            }
+        )
     table = pd.DataFrame(rows)
     doc.add(
         "validity",

@@ -10,6 +10,7 @@ import pytest
 
 import pyloop
 from circular import CALIBRATION_CSV, MODEL_PATH, NON_NEGATIVE_STOCKS
+from pyloop.calibration import calibration_path, read_extremes
 
 simlin = pytest.importorskip("simlin")
 
@@ -75,12 +76,16 @@ def test_uncertain_constants_have_ranges_holding_their_defaults(circular_model):
             assert (lo is None or value >= lo) and (hi is None or value <= hi), name
 
 
-EXTREMES = {
-    "zero revenue ceiling": {"AI Revenue Ceiling": 0},
-    "zero outside funding": {"Maximum Annual Dilution": 0, "Maximum Debt to Market Value": 0},
-    "50 % interest": {"Base Interest Rate": 0.5},
-    "ten-year construction": {"Construction Time": 10},
-}
+EXTREMES = read_extremes(calibration_path(MODEL_PATH))
+
+
+def test_the_four_extreme_conditions_of_the_specification_are_declared():
+    assert EXTREMES == {
+        "zero revenue ceiling": {"AI Revenue Ceiling": 0},
+        "zero outside funding": {"Maximum Annual Dilution": 0, "Maximum Debt to Market Value": 0},
+        "50 % interest": {"Base Interest Rate": 0.5},
+        "ten-year construction": {"Construction Time": 10},
+    }
 
 
 @pytest.mark.parametrize("scenario", ["baseline", "music_stops"])
