@@ -539,7 +539,10 @@ def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: 
             continue
         analysis = analyze_loops(model, result.scenario)
         analyses[result.scenario] = analysis
-        named = analysis.table().loc[[c.id for c in catalogue if c.id in analysis.table().index]]
+        table = analysis.table()
+        named = [c.id for c in catalogue if c.id in table.index]
+        strongest = table.drop(index=named).sort_values("mean |relative|", ascending=False).head(8)
+        shown = pd.concat([table.loc[named], strongest])
         body += f"<h3>{html.escape(str(result.scenario))}</h3>"
         body += doc.figure(
             f"loops_{result.scenario}",
@@ -547,8 +550,10 @@ def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: 
             f"Relative loop scores and dominance phases, scenario {result.scenario} "
             f"({analysis.mode} mode, {analysis.total_loops} loops scored).",
         )
-        body += "<details><summary>Named loops and polarity phases</summary>"
-        body += _table(named[["name", "polarity", "confidence", "structural", "length", "mean |relative|"]].reset_index())
+        body += "<details><summary>Named loops, the strongest other loops, and the polarity phases</summary>"
+        body += _table(
+            shown[["name", "polarity", "confidence", "structural", "mean |relative|", "variables"]].reset_index()
+        )
         body += _table(pd.DataFrame(_phase_rows(analysis.polarity_phases, -np.inf, np.inf)))
         body += "</details>"
     outputs = [o for o in KNOCKOUT_OUTPUTS if model.resolve_name(o)]
