@@ -234,6 +234,11 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise PyloopError(f"--workers must be at least 1, not {args.workers}")
     model = load_model(_model_path(args.model))
+    extra = {}
+    if args.loop_outcomes:
+        from .uncertainty import read_uncertainty
+
+        extra["spec"] = read_uncertainty(model, outcome_sets=["loops"])
     if args.dask:
         executor = "dask"
     elif args.workers and args.workers > 1:
@@ -244,6 +249,7 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
         model, args.method, args.samples, args.seed,
         scenarios=args.scenario or [None], policy=args.policy, out=args.out, before=args.before,
         executor=executor, workers=args.workers, dask_address=args.dask, resume=args.resume,
+        **extra,
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 200):
         for label, result in study.results.items():
@@ -559,6 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the ensemble already in --out (same method, seed, "
                    "samples and uncertainty file) instead of starting again")
+    p.add_argument("--loop-outcomes", action="store_true",
+                   help="add the outcomes of [outcome_sets.loops] in the uncertainty file: "
+                   "the share of time each named loop dominates (slower: every sample is "
+                   "run and its loops scored one at a time)")
     p.set_defaults(func=_cmd_sensitivity)
     p = sub.add_parser(
         "report",

@@ -6,7 +6,11 @@ one of the executors of :mod:`pyloop.executors`, and returns an
 :class:`EnsembleResult`. The same seed gives the same samples, and every
 executor the same numbers (to 1e-12 relative; the vectorised executor is
 checked against serial runs before it is used, and a model that cannot be
-vectorised falls back, with a warning, to one run per sample).
+vectorised falls back, with a warning, to one run per sample). Loop-dominance
+outcomes (``statistic = "loop_dominance"``) need each run's loop scores: an
+ensemble with one runs one sample at a time on every executor (the
+``vectorised`` executor then runs serially in this process), so that every
+executor computes them the same way.
 
 Output directory
 ----------------
@@ -40,7 +44,7 @@ import math
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -293,6 +297,10 @@ def run_ensemble(
     index_of = {todo[k]: todo[k : k + batch_size] for k in range(0, len(todo), batch_size)}
 
     vectorise = executor != "serial"
+    if task.needs_loops:
+        vectorise = False  # loop scores need one full run per sample (pyloop.executors)
+        if executor == "vectorised":
+            executor = "serial"
     if vectorise and batches:
         why = _vector_ok(task, values[todo[:2]])
         if why is not None:
@@ -467,7 +475,8 @@ def load_ensemble(
         out: the output directory.
         model: the model the ensemble ran (for names and units).
         spec: the uncertainty spec; default the model's own, less the
-            constants the ensemble's scenario and policy fixed.
+            constants the ensemble's scenario and policy fixed, with the
+            opt-in outcome sets the ensemble computed.
     """
     out = Path(out)
     manifest_path = out / "manifest.json"
@@ -475,7 +484,13 @@ def load_ensemble(
         raise PyloopError(f"no ensemble in '{out}' (manifest.json is missing)")
     manifest = json.loads(manifest_path.read_text())
     if spec is None:
-        spec = read_uncertainty(model).without(set(manifest["fixed"]))
+        spec = read_uncertainty(model)
+        wanted = list(manifest.get("outcomes", {}))
+        if not set(wanted) <= {o.name for o in spec.outcomes} and spec.outcome_sets:
+            spec = read_uncertainty(model, outcome_sets=spec.outcome_sets)
+            by_name = {o.name: o for o in spec.outcomes}
+            spec = replace(spec, outcomes=tuple(by_name[n] for n in wanted if n in by_name))
+        spec = spec.without(set(manifest["fixed"]))
     samples = pd.read_csv(out / "samples.csv").set_index("run")
     values = samples[spec.names].to_numpy(dtype=float)
     unit = sample(spec, manifest["method"], manifest["samples"], manifest["seed"])

@@ -26,8 +26,16 @@ A model may declare its uncertainties in a TOML file beside it,
     [bands]
     variables = ["AI Lab Cash", "Cloud Market Value"]   # time series kept for fan charts
 
+    [outcome_sets.loops."R1 Dominance"]                 # opt-in outcomes (slower)
+    statistic = "loop_dominance"                        # share of time loop R1 dominates
+    loop = "R1"                                         # an id of the loop catalogue
+    start = 2027                                        # optional window
+    end = 2030
+
 ``min``/``max`` default to the constant's declared Vensim range, and must lie
-inside it. A model without such a file gets every constant with a finite
+inside it. Outcomes under ``[outcome_sets.<set>]`` are computed only when
+the set is asked for (``read_uncertainty(..., outcome_sets=["loops"])``,
+``pyloop sensitivity --loop-outcomes``). A model without such a file gets every constant with a finite
 declared range as a uniform parameter, and the final value of every stock as
 an outcome.
 
@@ -44,7 +52,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -72,14 +80,19 @@ METHODS = ("mc", "sobol", "morris")
 #: ``first_time_above``: first saved time the variable exceeds ``threshold``;
 #: a run where it never does gets ``never`` (default FINAL TIME + 1 time unit).
 #: ``integral``: left Riemann sum over the saved times (Euler's own sum when
-#: SAVEPER equals TIME STEP). A loop-dominance statistic ("share of time
-#: each named loop dominates") belongs here once loop scores can be computed
-#: per run; see :data:`pyloop.executors.STATISTIC_FUNCTIONS`.
-STATISTICS = ("min", "max", "final", "mean", "integral", "first_time_above")
+#: SAVEPER equals TIME STEP). ``loop_dominance``: the share of the time
+#: steps in a window (default the whole run) in which the named ``loop`` of
+#: the model's loop catalogue belongs to the dominant set of its partition
+#: (see :func:`pyloop.executors.loop_dominance_share`).
+STATISTICS = ("min", "max", "final", "mean", "integral", "first_time_above", "loop_dominance")
+
+#: The statistic computed from each run's loop scores rather than one variable.
+LOOP_DOMINANCE = "loop_dominance"
 
 _PARAM_KEYS = ("distribution", "min", "max", "mode", "mean", "sd")
 _OUTCOME_KEYS = ("variable", "statistic", "threshold", "never", "description")
-_TOP_KEYS = ("meta", "parameters", "outcomes", "bands")
+_LOOP_OUTCOME_KEYS = ("statistic", "loop", "start", "end", "description")
+_TOP_KEYS = ("meta", "parameters", "outcomes", "outcome_sets", "bands")
 
 
 @dataclass(frozen=True)
@@ -137,12 +150,17 @@ class Outcome:
 
     Attributes:
         name: the outcome's name (a column of the outcomes table).
-        variable: the model variable it summarises.
+        variable: the model variable it summarises (``""`` for
+            ``loop_dominance``).
         statistic: one of :data:`STATISTICS`.
         threshold: for ``first_time_above``.
         never: for ``first_time_above``: the value of a run in which the
             variable never exceeds the threshold; default FINAL TIME + 1.
         description: free text for tables and figures.
+        loop: for ``loop_dominance``: the id of a loop of the model's loop
+            catalogue (``"R1"``).
+        start: for ``loop_dominance``: the window's start (default INITIAL TIME).
+        end: for ``loop_dominance``: the window's end (default FINAL TIME).
     """
 
     name: str
@@ -151,8 +169,18 @@ class Outcome:
     threshold: float = 0.0
     never: float | None = None
     description: str = ""
+    loop: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def is_loop(self) -> bool:
+        """True for a ``loop_dominance`` outcome (computed from loop scores)."""
+        return self.statistic == LOOP_DOMINANCE
 
     def describe(self) -> dict[str, Any]:
+        if self.is_loop:
+            return {"statistic": self.statistic, "loop": self.loop, "start": self.start, "end": self.end}
         out: dict[str, Any] = {"variable": self.variable, "statistic": self.statistic}
         if self.statistic == "first_time_above":
             out.update(threshold=self.threshold, never=self.never)
@@ -168,12 +196,15 @@ class UncertaintySpec:
         outcomes: the scalar outcomes, in file order.
         bands: variables whose time series are kept for percentile bands.
         path: the file read, or ``None`` for the defaults.
+        outcome_sets: names of every ``[outcome_sets.<set>]`` the file
+            declares (whether or not their outcomes were included).
     """
 
     parameters: tuple[Parameter, ...]
     outcomes: tuple[Outcome, ...]
     bands: tuple[str, ...] = ()
     path: Path | None = None
+    outcome_sets: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -195,7 +226,7 @@ class UncertaintySpec:
     def without(self, names: set[str]) -> "UncertaintySpec":
         """The same spec without the parameters called ``names``."""
         kept = tuple(p for p in self.parameters if p.name not in names)
-        return UncertaintySpec(kept, self.outcomes, self.bands, self.path)
+        return UncertaintySpec(kept, self.outcomes, self.bands, self.path, self.outcome_sets)
 
 
 def uncertainty_path(model_path: str | os.PathLike[str]) -> Path:
@@ -269,9 +300,55 @@ def _parameter(model: Any, name: str, body: Any, file: str) -> Parameter:
     return Parameter(var.name, dist, lo, hi, mode, mean, sd)
 
 
-def _outcome(model: Any, name: str, body: Any, file: str) -> Outcome:
+def _loop_outcome(model: Any, name: str, body: dict, file: str, catalogue: dict) -> Outcome:
+    for key in body:
+        if key not in _LOOP_OUTCOME_KEYS:
+            raise PyloopError(
+                f"unknown key '{key}' for loop outcome '{name}' in '{file}'; "
+                f"allowed keys: {', '.join(_LOOP_OUTCOME_KEYS)}"
+            )
+    if "loop" not in body:
+        raise PyloopError(f"loop outcome '{name}' in '{file}' needs a loop (an id of the loop catalogue)")
+    if "catalogue" not in catalogue:
+        from .loops import load_catalogue
+
+        catalogue["catalogue"] = {e.id: e for e in load_catalogue(model)}
+    named = catalogue["catalogue"]
+    loop = str(body["loop"])
+    if loop not in named:
+        if not named:
+            raise PyloopError(
+                f"unknown loop '{loop}' for outcome '{name}' in '{file}': model '{model.name}' "
+                "has no loop catalogue (X.loops.toml beside X.mdl)"
+            )
+        raise PyloopError(
+            f"unknown loop '{loop}' for outcome '{name}' in '{file}'; the loop catalogue "
+            f"names {', '.join(named)}" + suggest(loop, named)
+        )
+    t = model.time
+    start = _number(body.get("start", t.initial_time), f"start of '{name}'", file)
+    end = _number(body.get("end", t.final_time), f"end of '{name}'", file)
+    if not t.initial_time <= start < end <= t.final_time:
+        raise PyloopError(
+            f"window [{start:g}, {end:g}] of outcome '{name}' in '{file}' must be non-empty and "
+            f"inside the run [{t.initial_time:g}, {t.final_time:g}]"
+        )
+    return Outcome(
+        name=name,
+        variable="",
+        statistic=LOOP_DOMINANCE,
+        description=str(body.get("description", "")),
+        loop=loop,
+        start=start,
+        end=end,
+    )
+
+
+def _outcome(model: Any, name: str, body: Any, file: str, catalogue: dict | None = None) -> Outcome:
     if not isinstance(body, dict):
         raise PyloopError(f"[outcomes.\"{name}\"] in '{file}' must be a table")
+    if body.get("statistic") == LOOP_DOMINANCE:
+        return _loop_outcome(model, name, body, file, {} if catalogue is None else catalogue)
     for key in body:
         if key not in _OUTCOME_KEYS:
             raise PyloopError(
@@ -308,7 +385,11 @@ def _default_spec(model: Any) -> UncertaintySpec:
     return UncertaintySpec(tuple(params), outcomes, tuple(model.stocks[:3]), None)
 
 
-def read_uncertainty(model: Any, path: str | os.PathLike[str] | None = None) -> UncertaintySpec:
+def read_uncertainty(
+    model: Any,
+    path: str | os.PathLike[str] | None = None,
+    outcome_sets: Sequence[str] = (),
+) -> UncertaintySpec:
     """The uncertainty spec of a loaded model.
 
     Args:
@@ -316,15 +397,25 @@ def read_uncertainty(model: Any, path: str | os.PathLike[str] | None = None) -> 
         path: the TOML file; default ``X.uncertainty.toml`` beside the model,
             or the defaults (every constant with a finite range, final value
             of every stock) when there is none.
+        outcome_sets: names of ``[outcome_sets.<set>]`` tables whose outcomes
+            are added after ``[outcomes]`` (opt-in outcomes, such as the
+            slower ``loop_dominance`` ones).
 
     Raises:
         ParameterError: an unknown parameter, an empty or out-of-range
             range, a bad distribution setting.
-        PyloopError: a malformed file, unknown key, outcome or band variable.
+        PyloopError: a malformed file, unknown key, outcome, outcome set,
+            loop id or band variable.
     """
+    outcome_sets = tuple(dict.fromkeys(outcome_sets))
     if path is None:
         path = uncertainty_path(model.path)
         if not path.is_file():
+            if outcome_sets:
+                raise PyloopError(
+                    f"no outcome set '{outcome_sets[0]}': model '{model.name}' has no "
+                    f"uncertainty file '{path.name}'"
+                )
             return _default_spec(model)
     path = Path(path)
     file = path.name
@@ -348,14 +439,29 @@ def read_uncertainty(model: Any, path: str | os.PathLike[str] | None = None) -> 
         if p.name in seen:
             raise PyloopError(f"parameter '{p.name}' appears twice in '{file}'")
         seen.add(p.name)
-    outcomes = tuple(_outcome(model, n, b, file) for n, b in data.get("outcomes", {}).items())
+    catalogue: dict = {}
+    outcomes = tuple(_outcome(model, n, b, file, catalogue) for n, b in data.get("outcomes", {}).items())
     if not outcomes:
         outcomes = _default_spec(model).outcomes
+    sets = data.get("outcome_sets", {})
+    if not isinstance(sets, dict) or not all(isinstance(v, dict) for v in sets.values()):
+        raise PyloopError(f"[outcome_sets] in '{file}' must hold tables [outcome_sets.<set>.\"Name\"]")
+    for wanted in outcome_sets:
+        if wanted not in sets:
+            raise PyloopError(
+                f"no outcome set '{wanted}' in '{file}'; declared sets: {', '.join(sets) or 'none'}"
+                + suggest(wanted, sets)
+            )
+        outcomes += tuple(_outcome(model, n, b, file, catalogue) for n, b in sets[wanted].items())
+    names = [o.name for o in outcomes]
+    for o in outcomes:
+        if names.count(o.name) > 1:
+            raise PyloopError(f"outcome '{o.name}' appears twice in '{file}'")
     bands = data.get("bands", {}).get("variables", [])
     if not isinstance(bands, list):
         raise PyloopError(f"[bands] variables in '{file}' must be a list of variable names")
     bands = tuple(model.variable(str(b)).name for b in bands)
-    return UncertaintySpec(params, outcomes, bands, path)
+    return UncertaintySpec(params, outcomes, bands, path, tuple(sets))
 
 
 def sample(spec: UncertaintySpec, method: str, n: int, seed: int) -> np.ndarray:

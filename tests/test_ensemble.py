@@ -247,3 +247,114 @@ def test_cli_writes_samples_outcomes_and_figures(tmp_path, capsys):
     assert (out / "defaults_sobol.png").stat().st_size > 0
     table = pd.read_csv(out / "sobol" / "defaults" / "sobol.csv")
     assert set(table["parameter"]) == {"X1", "X2", "X3"}
+
+
+# ------------------------------------------------------------ loop dominance
+_LOGISTIC_LOOPS = """
+[[loop]]
+id = "R1"
+name = "Births"
+polarity = "R"
+variables = ["Population", "Births"]
+
+[[loop]]
+id = "B1"
+name = "Deaths"
+polarity = "B"
+variables = ["Population", "Deaths"]
+"""
+
+_LOGISTIC_UNCERTAINTY = """
+[parameters."Carrying Capacity"]
+min = 400
+max = 2000
+
+[outcomes."Final Population"]
+variable = "Population"
+statistic = "final"
+
+[outcome_sets.loops."Births Dominance"]
+statistic = "loop_dominance"
+loop = "R1"
+
+[outcome_sets.loops."Births Dominance 5-25"]
+statistic = "loop_dominance"
+loop = "R1"
+start = 5
+end = 25
+"""
+
+
+def _logistic(tmp_path, one_deaths_loop: bool = True):
+    """logistic.mdl with a two-loop catalogue and a loop-outcome set, in tmp_path.
+
+    In logistic.mdl deaths act through two balancing loops (Population ->
+    Deaths, and Population -> Crowding -> Deaths), each weaker than births, so
+    births stay in the dominant set to the end. With ``one_deaths_loop`` the
+    crowding is folded into Deaths (the same dynamics, one balancing loop),
+    and births dominate exactly until the population reaches half the
+    carrying capacity."""
+    text = (MODELS / "logistic.mdl").read_text()
+    if one_deaths_loop:
+        old = "Population * Birth Rate * Crowding\n"
+        assert old in text
+        text = text.replace(old, "Population * Birth Rate * Population / Carrying Capacity\n")
+    (tmp_path / "logistic.mdl").write_text(text)
+    (tmp_path / "logistic.loops.toml").write_text(_LOGISTIC_LOOPS)
+    (tmp_path / "logistic.uncertainty.toml").write_text(_LOGISTIC_UNCERTAINTY)
+    return pyloop.load_model(tmp_path / "logistic.mdl")
+
+
+@pytest.fixture
+def logistic_copy(tmp_path):
+    return _logistic(tmp_path)
+
+
+def test_loop_outcomes_are_opt_in(tmp_path):
+    model = _logistic(tmp_path, one_deaths_loop=False)
+    assert [o.name for o in read_uncertainty(model).outcomes] == ["Final Population"]
+    spec = read_uncertainty(model, outcome_sets=["loops"])
+    assert [o.name for o in spec.outcomes] == [
+        "Final Population", "Births Dominance", "Births Dominance 5-25"]
+    with pytest.raises(PyloopError, match="no outcome set 'lops'.*did you mean 'loops'"):
+        read_uncertainty(model, outcome_sets=["lops"])
+    # two deaths loops, each weaker than births: births always in the dominant set
+    result = run_ensemble(model, "mc", 2, seed=0, spec=spec)
+    assert (result.outcomes["Births Dominance"] == 1.0).all()
+
+
+def test_births_dominate_until_half_the_carrying_capacity(logistic_copy):
+    spec = read_uncertainty(logistic_copy, outcome_sets=["loops"])
+    result = run_ensemble(logistic_copy, "mc", 3, seed=4, spec=spec, executor="serial")
+    t = logistic_copy.time
+    span = t.final_time - t.initial_time
+    for run, capacity in result.samples["Carrying Capacity"].items():
+        population = pyloop.run(logistic_copy, params={"Carrying Capacity": capacity}).frame["Population"]
+        crossing = float(population.index[np.argmax(population.to_numpy() >= capacity / 2)])
+        assert t.initial_time < crossing < t.final_time
+        share = result.outcomes.loc[run, "Births Dominance"]
+        assert abs(share - (crossing - t.initial_time) / span) <= t.time_step / span + 1e-12
+        windowed = result.outcomes.loc[run, "Births Dominance 5-25"]
+        assert abs(windowed - (min(max(crossing, 5), 25) - 5) / 20) <= t.time_step / 20 + 1e-12
+    assert result.outcomes["Births Dominance"].nunique() >= 2
+
+
+def test_loop_outcomes_are_the_same_on_every_executor(logistic_copy):
+    spec = read_uncertainty(logistic_copy, outcome_sets=["loops"])
+    kw = dict(method="mc", samples=4, seed=1, spec=spec)
+    serial = run_ensemble(logistic_copy, executor="serial", **kw)
+    processes = run_ensemble(logistic_copy, executor="processes", workers=2, **kw)
+    vectorised = run_ensemble(logistic_copy, **kw)
+    assert vectorised.executor == "serial"  # loop outcomes run one sample at a time
+    loops = ["Births Dominance", "Births Dominance 5-25"]
+    for other in (processes, vectorised):
+        pd.testing.assert_frame_equal(other.outcomes[loops], serial.outcomes[loops], check_exact=True)
+        _same(other.outcomes, serial.outcomes)
+
+
+def test_unknown_loop_id_is_refused(logistic_copy):
+    path = logistic_copy.path.with_name("logistic.uncertainty.toml")
+    path.write_text(_LOGISTIC_UNCERTAINTY.replace('loop = "R1"\nstart', 'loop = "R9"\nstart'))
+    with pytest.raises(PyloopError, match=r"unknown loop 'R9' for outcome 'Births Dominance 5-25'.*R1, B1"):
+        read_uncertainty(logistic_copy, outcome_sets=["loops"])
+    assert len(read_uncertainty(logistic_copy).outcomes) == 1  # not read unless asked for
