@@ -182,7 +182,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     model = load_model(source)
     text = xmile_twin(source, {normalize_name(v.name): v.name for v in model.variables})
     out = Path(args.out) if args.out else source.with_suffix(".xmile")
-    write_files(out.parent, {out.name: lambda path: path.write_text(text, encoding="utf-8")})
+    _write_atomic(out, lambda path: path.write_text(text, encoding="utf-8"))
     print(f"Wrote {out} (XMILE twin of {source.name})")
     return 0
 
@@ -289,18 +289,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------- loops
-def _write_atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path`` (same
-    suffix), then rename it to ``path``; nothing is left behind on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write one file all-or-nothing (see :func:`write_files`)."""
+    write_files(path.parent, {path.name: write})
 
 
 def _cmd_loops(args: argparse.Namespace) -> int:
@@ -427,17 +418,7 @@ def _cmd_ledger(args: argparse.Namespace) -> int:
         target = Path(args.plot)
         fig = ledger_figure(**audit.figure_data(until))
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-            os.close(fd)
-            try:
-                save_figure(fig, tmp)
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)
-                os.replace(tmp, target)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            _write_atomic(target, lambda path: save_figure(fig, path))
         except (OSError, ValueError) as exc:
             raise PyloopError(
                 f"cannot write the figure '{args.plot}': {exc}; choose another --plot FILE "
