@@ -320,6 +320,24 @@ def _sector(value: Any, what: str, where: str, sectors: Sequence[str]) -> str:
     return name
 
 
+def _two_parties(
+    entry: Any, keys: Sequence[str], what: str, where: str, sectors: Sequence[str]
+) -> tuple[str, str]:
+    """The two sectors of a flow (payer, payee) or a claim (debtor, creditor)."""
+    if not isinstance(entry, dict):
+        example = ", ".join(f'{key} = "..."' for key in keys)
+        raise LedgerError(f"{what} in {where} must be a table {{ {example} }}")
+    _unknown_keys(entry, keys, what, where)
+    for key in keys:
+        if key not in entry:
+            raise LedgerError(f'{what} in {where} has no {key}; add {key} = "<sector>"')
+    first, second = keys
+    return (
+        _sector(entry[first], f"the {first} of {what}", where, sectors),
+        _sector(entry[second], f"the {second} of {what}", where, sectors),
+    )
+
+
 def read_ledger(path: str | os.PathLike[str]) -> Ledger:
     """Read and validate a ledger declaration file (without a model).
 
@@ -381,16 +399,7 @@ def read_ledger(path: str | os.PathLike[str]) -> Ledger:
     flows: dict[str, Flow] = {}
     for name, entry in _table(data, "flows", where).items():
         what = f"flow '{name}'"
-        if not isinstance(entry, dict):
-            raise LedgerError(
-                f'{what} in {where} must be a table {{ payer = "...", payee = "..." }}'
-            )
-        _unknown_keys(entry, _FLOW_KEYS, what, where)
-        for key in _FLOW_KEYS:
-            if key not in entry:
-                raise LedgerError(f'{what} in {where} has no {key}; add {key} = "<sector>"')
-        payer = _sector(entry["payer"], f"the payer of {what}", where, sectors)
-        payee = _sector(entry["payee"], f"the payee of {what}", where, sectors)
+        payer, payee = _two_parties(entry, _FLOW_KEYS, what, where, sectors)
         if payer == payee:
             raise LedgerError(
                 f"{what} in {where} is paid by '{payer}' to itself; payer and payee must differ"
@@ -407,16 +416,7 @@ def read_ledger(path: str | os.PathLike[str]) -> Ledger:
     claims: dict[str, Claim] = {}
     for stock, entry in _table(data, "claims", where, required=False).items():
         what = f"claim stock '{stock}'"
-        if not isinstance(entry, dict):
-            raise LedgerError(
-                f'{what} in {where} must be a table {{ debtor = "...", creditor = "..." }}'
-            )
-        _unknown_keys(entry, _CLAIM_KEYS, what, where)
-        for key in _CLAIM_KEYS:
-            if key not in entry:
-                raise LedgerError(f'{what} in {where} has no {key}; add {key} = "<sector>"')
-        debtor = _sector(entry["debtor"], f"the debtor of {what}", where, sectors)
-        creditor = _sector(entry["creditor"], f"the creditor of {what}", where, sectors)
+        debtor, creditor = _two_parties(entry, _CLAIM_KEYS, what, where, sectors)
         if debtor == creditor:
             raise LedgerError(f"{what} in {where} is owed by '{debtor}' to itself")
         if stock in cash:
