@@ -107,7 +107,9 @@ def xmile_twin(path: str | Path, names: Mapping[str, str]) -> str:
     variable names (Simlin writes lower-case identifiers), quotes the names
     of flows attached to stocks, renames the XMILE built-ins DT, STARTTIME
     and STOPTIME to the names PySD's reader knows, drops graphical-function
-    scales PySD mis-reads when points are given, and records the source
+    scales PySD mis-reads when points are given, writes named lookup tables
+    as standalone graphical functions called like functions (``T(x)`` for
+    ``LOOKUP(T, x)``), and records the source
     file's name and SHA-256 in a comment, so a stale twin can be detected.
 
     Args:
@@ -134,10 +136,21 @@ def xmile_twin(path: str | Path, names: Mapping[str, str]) -> str:
         elif tag == "eqn" and element.text:
             for old, new in _BUILTINS.items():
                 element.text = re.sub(rf"\b{old}\b", new, element.text)
+            # PySD calls a named graphical function like a function: T(x)
+            element.text = re.sub(r"\bLOOKUP\(\s*(\w+)\s*,\s*", r"\1(", element.text)
         if tag == "gf" and element.find(f"{{{_XMILE_NS}}}xpts") is not None:
             scale = element.find(f"{{{_XMILE_NS}}}xscale")
             if scale is not None:
                 element.remove(scale)
+    for variables in root.iter(f"{{{_XMILE_NS}}}variables"):
+        for aux in variables.findall(f"{{{_XMILE_NS}}}aux"):
+            table = aux.find(f"{{{_XMILE_NS}}}gf")
+            if table is not None and aux.find(f"{{{_XMILE_NS}}}eqn") is None:
+                # a named lookup table: PySD reads it as a standalone <gf>
+                aux.tag = f"{{{_XMILE_NS}}}gf"
+                aux.remove(table)
+                aux.extend(list(table))
+                aux.attrib.update({k: v for k, v in table.attrib.items() if k != "name"})
     for model in root.iter(f"{{{_XMILE_NS}}}model"):
         for views in model.findall(f"{{{_XMILE_NS}}}views"):
             model.remove(views)  # the .mdl keeps the diagram; Simlin merges its views

@@ -104,6 +104,15 @@ def test_export_writes_a_twin_pysd_reads(tmp_path, capsys):
     np.testing.assert_allclose(twin["Water"].to_numpy(), ours["Water"].to_numpy(), rtol=1e-12)
 
 
+def test_export_keeps_named_and_inline_lookups(tmp_path):
+    out = tmp_path / "lookups.xmile"
+    assert main(["export", "--xmile", "--model", str(MODELS / "lookups.mdl"), "--out", str(out)]) == 0
+    ours = pyloop.run(MODELS / "lookups.mdl").frame
+    twin = pyloop.run(out).frame
+    for column in ("Stock", "Inflow", "Inline Effect"):
+        np.testing.assert_allclose(twin[column].to_numpy(), ours[column].to_numpy(), rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def twin_model():
     return pyloop.load_model(TWIN)
