@@ -9,7 +9,6 @@ them into a table with the model's value and whether it is within tolerance.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .datafile import read_toml
 from .errors import PyloopError, ScenarioError, suggest
 
 __all__ = ["Check", "calibration_path", "measure_checks", "read_checks", "read_extremes", "DEFAULT_TOLERANCE"]
@@ -61,10 +61,7 @@ def read_checks(path: str | Path) -> list[Check]:
         ScenarioError: unreadable file, unknown key or measure, missing field.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"cannot read checks file '{path.name}': {exc}") from exc
+    data = read_toml(path, "checks file", ScenarioError)
     checks = []
     for n, entry in enumerate(data.get("checks", []), start=1):
         where = f"check {n} in '{path.name}'"
@@ -104,10 +101,7 @@ def read_extremes(path: str | Path) -> dict[str, dict[str, float]]:
         ScenarioError: unreadable file, or a case that is not a table of numbers.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"cannot read checks file '{path.name}': {exc}") from exc
+    data = read_toml(path, "checks file", ScenarioError)
     cases = {}
     for name, constants in data.get("extreme_conditions", {}).items():
         if not isinstance(constants, dict) or not all(

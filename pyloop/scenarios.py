@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from .datafile import read_toml
 from .errors import ParameterError, ScenarioError, suggest
 
 __all__ = [
@@ -229,13 +229,7 @@ def read_scenario_file(path: str | os.PathLike[str]) -> ScenarioFile:
     """
     path = Path(path)
     file = path.name
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ScenarioError(f"scenario file not found: '{path}'") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"cannot read scenario file '{file}': {exc}") from None
+    data = read_toml(path, "scenario file", ScenarioError)
     _check_keys(data, _TOP_KEYS, "the top level", file)
 
     meta = _table(data.get("meta", {}), "[meta]", file)

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -56,6 +55,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .datafile import read_toml
 from .errors import ParameterError, PyloopError, suggest
 
 __all__ = [
@@ -419,13 +419,7 @@ def read_uncertainty(
             return _default_spec(model)
     path = Path(path)
     file = path.name
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise PyloopError(f"uncertainty file not found: '{path}'") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PyloopError(f"cannot read uncertainty file '{file}': {exc}") from None
+    data = read_toml(path, "uncertainty file")
     for key in data:
         if key not in _TOP_KEYS:
             raise PyloopError(
