@@ -90,6 +90,7 @@ __all__ = [
     "TOLERANCE",
     "Tracing",
     "audit",
+    "audit_result",
     "balance_sheet",
     "check_ring",
     "check_run",
@@ -694,6 +695,18 @@ def _frame_of(result: "RunResult | pd.DataFrame") -> pd.DataFrame:
     return result if isinstance(result, pd.DataFrame) else result.frame
 
 
+def _closed_matrix(matrix: np.ndarray, times: pd.Index, rows: Sequence[str], sectors: Sequence[str]) -> pd.DataFrame:
+    """Fill the last row of a (time, row, sector) matrix so that every column
+    sums to zero, and lay it out as a DataFrame indexed by (time, row)."""
+    n_t, n_rows, n_sectors = matrix.shape
+    matrix[:, -1, :] = -matrix[:, :-1, :].sum(axis=1)
+    matrix += 0.0  # no negative zeros in the output
+    index = pd.MultiIndex.from_product([times.astype(float), list(rows)], names=["time", "row"])
+    return pd.DataFrame(
+        matrix.reshape(n_t * n_rows, n_sectors), index=index, columns=pd.Index(sectors, name="sector")
+    )
+
+
 def transaction_matrix(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd.DataFrame:
     """The transaction-flow matrix at every saved time (money/time).
 
@@ -717,15 +730,7 @@ def transaction_matrix(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd
     for i, f in enumerate(ledger.flows.values()):
         matrix[:, i, col[f.payer]] -= values[:, i]
         matrix[:, i, col[f.payee]] += values[:, i]
-    matrix[:, n_f, :] = -matrix[:, :n_f, :].sum(axis=1)
-    matrix += 0.0  # no negative zeros in the output
-    rows = [*ledger.flows, CASH_CHANGE_ROW]
-    index = pd.MultiIndex.from_product([frame.index.astype(float), rows], names=["time", "row"])
-    return pd.DataFrame(
-        matrix.reshape(n_t * (n_f + 1), len(sectors)),
-        index=index,
-        columns=pd.Index(sectors, name="sector"),
-    )
+    return _closed_matrix(matrix, frame.index, [*ledger.flows, CASH_CHANGE_ROW], sectors)
 
 
 def balance_sheet(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd.DataFrame:
@@ -754,15 +759,7 @@ def balance_sheet(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd.Data
     for j, claim in enumerate(ledger.claims.values(), start=len(ledger.cash)):
         matrix[:, j, col[claim.creditor]] += values[:, j]
         matrix[:, j, col[claim.debtor]] -= values[:, j]
-    matrix[:, n_s, :] = -matrix[:, :n_s, :].sum(axis=1)
-    matrix += 0.0  # no negative zeros in the output
-    rows = [*stocks, NET_WORTH_ROW]
-    index = pd.MultiIndex.from_product([frame.index.astype(float), rows], names=["time", "row"])
-    return pd.DataFrame(
-        matrix.reshape(n_t * (n_s + 1), len(sectors)),
-        index=index,
-        columns=pd.Index(sectors, name="sector"),
-    )
+    return _closed_matrix(matrix, frame.index, [*stocks, NET_WORTH_ROW], sectors)
 
 
 def sector_totals(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd.DataFrame:
@@ -1230,6 +1227,15 @@ def audit(
         ledger = load_ledger(model)
     else:
         check_structure(model, ledger)
-    result = run(model, scenario, policy, params)
+    return audit_result(run(model, scenario, policy, params), ledger, tolerance)
+
+
+def audit_result(result: "RunResult", ledger: Ledger, tolerance: float = TOLERANCE) -> Audit:
+    """Audit the money of a finished run (saved at every step) against a
+    declaration already checked against the model's equations.
+
+    Raises:
+        StockFlowError: a failed check (the message names flow, stock, time).
+    """
     check = check_run(result.frame, ledger, tolerance)
     return Audit(result, ledger, check, trace_origins(result, ledger))

@@ -519,7 +519,7 @@ def _reinforcing_share(analysis, start: float, end: float) -> float:
 
 def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
     """Loop dominance over time per scenario, and the knockout comparisons."""
-    from .loops import analyze_loops, knockouts, load_catalogue
+    from .loops import knockouts, load_catalogue, score_run
     from .plots import knockout_figure, loop_dominance_figure
 
     catalogue = load_catalogue(model)
@@ -537,7 +537,7 @@ def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: 
     for result in runs["scenarios"]:
         if settings.quick and result.scenario not in ("baseline", "music_stops"):
             continue
-        analysis = analyze_loops(model, result.scenario)
+        analysis = score_run(model, result)
         analyses[result.scenario] = analysis
         table = analysis.table()
         named = [c.id for c in catalogue if c.id in table.index]
@@ -579,7 +579,7 @@ def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: 
 
 def section_ledger(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
     """The money ledger: checks, who paid, money flow diagram, origin shares."""
-    from .ledger import audit, ledger_path, load_ledger
+    from .ledger import audit_result, ledger_path, load_ledger
     from .plots import ledger_figure
 
     if not ledger_path(model.path).is_file():
@@ -596,7 +596,8 @@ def section_ledger(doc: _Document, model: Model, runs: dict[str, Any], settings:
     for scenario in ("baseline", "music_stops"):
         if scenario not in runs["names"]:
             continue
-        result = audit(model, scenario, ledger=ledger)
+        scenario_run = next(r for r in runs["scenarios"] if r.scenario == scenario)
+        result = audit_result(scenario_run, ledger)
         audits[scenario] = result
         years = [y for y in WHO_PAID_YEARS if y <= result.result.frame.index[-1]]
         table = result.who_paid(years)
