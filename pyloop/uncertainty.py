@@ -300,13 +300,16 @@ def _parameter(model: Any, name: str, body: Any, file: str) -> Parameter:
     return Parameter(var.name, dist, lo, hi, mode, mean, sd)
 
 
-def _loop_outcome(model: Any, name: str, body: dict, file: str, catalogue: dict) -> Outcome:
+def _allowed_keys(body: dict, allowed: Sequence[str], what: str, file: str) -> None:
     for key in body:
-        if key not in _LOOP_OUTCOME_KEYS:
+        if key not in allowed:
             raise PyloopError(
-                f"unknown key '{key}' for loop outcome '{name}' in '{file}'; "
-                f"allowed keys: {', '.join(_LOOP_OUTCOME_KEYS)}"
+                f"unknown key '{key}' for {what} in '{file}'; allowed keys: {', '.join(allowed)}"
             )
+
+
+def _loop_outcome(model: Any, name: str, body: dict, file: str, catalogue: dict) -> Outcome:
+    _allowed_keys(body, _LOOP_OUTCOME_KEYS, f"loop outcome '{name}'", file)
     if "loop" not in body:
         raise PyloopError(f"loop outcome '{name}' in '{file}' needs a loop (an id of the loop catalogue)")
     if "catalogue" not in catalogue:
@@ -349,12 +352,7 @@ def _outcome(model: Any, name: str, body: Any, file: str, catalogue: dict | None
         raise PyloopError(f"[outcomes.\"{name}\"] in '{file}' must be a table")
     if body.get("statistic") == LOOP_DOMINANCE:
         return _loop_outcome(model, name, body, file, {} if catalogue is None else catalogue)
-    for key in body:
-        if key not in _OUTCOME_KEYS:
-            raise PyloopError(
-                f"unknown key '{key}' for outcome '{name}' in '{file}'; "
-                f"allowed keys: {', '.join(_OUTCOME_KEYS)}"
-            )
+    _allowed_keys(body, _OUTCOME_KEYS, f"outcome '{name}'", file)
     if "variable" not in body:
         raise PyloopError(f"outcome '{name}' in '{file}' needs a variable")
     variable = model.variable(str(body["variable"])).name
