@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import ModelFileError, PyloopError
-from .model import load_model
+from .model import Model, load_model
 from .scenarios import load_scenarios
 
 __all__ = ["main", "default_model_path", "DEFAULT_MODEL"]
@@ -137,6 +137,33 @@ def _write_outputs(results, variables, out: Path) -> list[Path]:
     return write_files(out, writers)
 
 
+def _settings(model: Model, pairs: list[str] | None) -> dict[str, float]:
+    """Constants from ``--set NAME=VALUE`` options, checked against the
+    model (name, type and declared range)."""
+    from .runner import _validate
+
+    out: dict[str, float] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise PyloopError(f"--set takes NAME=VALUE, not '{pair}'")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise PyloopError(f"--set '{name.strip()}': '{value.strip()}' is not a number") from None
+    return _validate(model, out, "--set")
+
+
+def _add_set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        help="set a constant of the model for this run, after scenario and policy "
+        "(repeatable; quote names with spaces)",
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -155,7 +182,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         names = [None]
     variables = key_variables(model, sf)  # checked before the (possibly long) runs
-    results = run_many(model, names, args.policy, scenarios=sf)
+    results = run_many(model, names, args.policy, scenarios=sf, params=_settings(model, args.set))
     try:
         written = _write_outputs(results, variables, Path(args.out))
     except OSError as exc:
@@ -304,8 +331,18 @@ def _cmd_loops(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise PyloopError(f"--top must be 0 or more, not {args.top}")
     model = load_model(_model_path(args.model))
+    if args.window:
+        start, end = args.window
+        if not start < end:
+            raise PyloopError(f"--window must start before it ends, not {start:g} to {end:g}")
+        first, last = model.time.initial_time, model.time.final_time
+        if end < first or start > last:
+            raise PyloopError(
+                f"--window {start:g} {end:g} lies outside the run ({first:g} to {last:g})"
+            )
     analysis = analyze_loops(
-        model, args.scenario, args.policy, max_loops=args.max_loops, report=args.top
+        model, args.scenario, args.policy, _settings(model, args.set), max_loops=args.max_loops,
+        report=args.top,
     )
     table = analysis.table()
     print(
@@ -325,6 +362,14 @@ def _cmd_loops(args: argparse.Namespace) -> int:
     print("\nDominance by polarity (R: reinforcing loops hold at least half):")
     for p in analysis.polarity_phases:
         print(f"  {p.start:9.4f} - {p.end:<9.4f} {p.polarity}  {', '.join(p.loops[:5])}")
+    if args.window:
+        start, end = args.window
+        for part, share in analysis.reinforcing_share(start, end).items():
+            stocks = sorted({s for k in analysis.loops if k.partition == part for s in k.stocks})
+            print(
+                f"\nReinforcing loops dominate {share:.0%} of the steps from {start:g} to {end:g} "
+                f"(partition {part}, stocks {', '.join(stocks)})"
+            )
     long = [p for p in analysis.phases if p.end - p.start >= args.min_phase]
     print(
         f"\nDominance phases (smallest set of loops holding half) lasting at least "
@@ -471,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="results",
         help="directory for the CSVs and comparison.png (default: results)",
     )
+    _add_set_option(p)
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser(
         "export",
@@ -609,6 +655,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.25,
         help="list dominance phases lasting at least T time units (default: 0.25)",
     )
+    p.add_argument(
+        "--window",
+        metavar=("START", "END"),
+        nargs=2,
+        type=float,
+        help="also print the share of the steps from START to END in which reinforcing "
+        "loops dominate",
+    )
+    _add_set_option(p)
     p.set_defaults(func=_cmd_loops)
 
     p = sub.add_parser(

@@ -877,6 +877,36 @@ class LoopAnalysis:
         ]
         return pd.DataFrame(rows).set_index("id")
 
+    def reinforcing_share(self, start: float, end: float) -> dict[int, float]:
+        """Share of the steps in ``[start, end]`` in which reinforcing loops
+        dominate, per cycle partition (:func:`polarity_phases`).
+
+        Steps where no loop of a partition is active count for neither
+        polarity; a partition without an active step in the window is left
+        out.
+
+        Raises:
+            PyloopError: ``start`` not before ``end``, or a window that
+                holds no time of the run.
+        """
+        if not start < end:
+            raise PyloopError(f"the window must start before it ends, not {start:g} to {end:g}")
+        inside = (self.time >= start - 1e-9) & (self.time <= end + 1e-9)
+        if not inside.any():
+            raise PyloopError(
+                f"the window {start:g} to {end:g} holds no time of run '{self.run}' "
+                f"({self.time[0]:g} to {self.time[-1]:g})"
+            )
+        reinforcing: dict[int, int] = {}
+        labelled: dict[int, int] = {}
+        for p in self.polarity_phases:
+            steps = int((inside & (self.time >= p.start - 1e-9) & (self.time <= p.end + 1e-9)).sum())
+            if steps:
+                labelled[p.partition] = labelled.get(p.partition, 0) + steps
+                if p.polarity == "R":
+                    reinforcing[p.partition] = reinforcing.get(p.partition, 0) + steps
+        return {part: reinforcing.get(part, 0) / n for part, n in sorted(labelled.items())}
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON: ``time``, ``loops`` (with ``relative_score``
         aligned with ``time``) and ``phases``."""

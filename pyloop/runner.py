@@ -233,16 +233,19 @@ def run_many(
     scenarios: ScenarioFile | None = None,
     return_columns: Iterable[str] | None = None,
     progress: bool | None = None,
+    params: Mapping[str, float] | None = None,
 ) -> list[RunResult]:
     """Run several scenarios (each with the same policy, if given).
 
-    All names are checked before the first run, so a typo fails fast.
+    All names and constants are checked before the first run, so a typo
+    fails fast.
 
     Args:
         model: a loaded :class:`Model` or a model file path.
         names: scenario names; ``None`` stands for the model's defaults.
         policy: policy applied to every run, or ``None``.
         scenarios: the scenario file; default the model's own.
+        params: constants set in every run, after scenario and policy.
         return_columns: variables to keep; default all.
         progress: show a progress bar on stderr; default only when stderr
             is a terminal and there is more than one run.
@@ -259,8 +262,10 @@ def run_many(
             scenarios.scenario(n)
     if policy is not None:
         scenarios.policy(policy)
+    if params:
+        _validate(model, params, "params")
     return [
-        run(model, n, policy, scenarios=scenarios, return_columns=return_columns)
+        run(model, n, policy, params, scenarios=scenarios, return_columns=return_columns)
         for n in _progress(names, progress)
     ]
 

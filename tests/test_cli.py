@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,3 +167,35 @@ def test_unwritable_out_dir_is_reported(tmp_path, capsys):
     assert cli.main(["run", "--model", COOLING, "--out", str(out)]) == 2
     assert "pyloop: error: cannot write results to" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_set_overrides_constants_after_scenario_and_policy(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(["run", "warm_room", "--policy", "lid", "--model", COOLING, "--out", str(out),
+                     "--set", "Characteristic Time=40", "--set", "room temperature = 60"])
+    assert code == 0
+    csv = pd.read_csv(out / "warm_room+lid.csv", index_col="time")
+    direct = pyloop.run(COOLING, params={"Characteristic Time": 40, "Room Temperature": 60}).frame
+    np.testing.assert_allclose(csv["Teacup Temperature"], direct["Teacup Temperature"], rtol=1e-12)
+    assert csv["Teacup Temperature"].iloc[-1] != pytest.approx(
+        pyloop.run(COOLING, "warm_room", "lid").frame["Teacup Temperature"].iloc[-1]
+    )
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("Characteristic Time", "--set takes NAME=VALUE, not 'Characteristic Time'"),
+        ("=5", "--set takes NAME=VALUE"),
+        ("Characteristic Time=fast", "'fast' is not a number"),
+        ("Characteristic Tim=5", "unknown constant 'Characteristic Tim' in --set; did you mean 'Characteristic Time'"),
+        ("Characteristic Time=500", "outside its declared range \\[1, 100\\]"),
+        ("Heat Loss to Room=1", "is a flow, not a constant"),
+    ],
+)
+def test_bad_set_is_one_line_and_writes_nothing(tmp_path, capsys, setting, message):
+    out = tmp_path / "out"
+    assert cli.main(["run", "--model", COOLING, "--out", str(out), "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err), err
+    assert not out.exists()

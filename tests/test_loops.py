@@ -149,6 +149,47 @@ def test_logistic_dominance_switches_at_half_capacity(small):
     assert abs(phases[1].start - crossing) <= model.time.time_step + 1e-9
 
 
+@pytest.mark.parametrize("perception_time", [0.25, 2.0])
+def test_adjustment_loop_scores_match_the_exponential_mode(perception_time):
+    """Capital grows through a first-order perception of itself. Started on
+    the growth mode of the Euler scheme, the perceived share r of capital is
+    the same at every step, so the reinforcing loop scores 1/(1 - r) and the
+    perception's adjustment loop -r/(1 - r), about -1/(g * tau): the faster
+    the perception adjusts relative to the growth, the heavier its
+    balancing score."""
+    model = pyloop.load_model(MODELS / "tracked_growth.mdl")
+    dt, rate = model.time.time_step, 0.6
+    step = np.array([[1.0, dt * rate], [dt / perception_time, 1.0 - dt / perception_time]])
+    values, vectors = np.linalg.eig(step)
+    mode = vectors[:, np.argmax(values.real)].real
+    r = mode[1] / mode[0]
+    result = pyloop.run(model, params={"Perception Time": perception_time,
+                                       "Initial Perceived Capital": 100 * r})
+    analysis = score_run(model, result)
+    growth = next(k for k in analysis.loops if "Investment" in k.variables)
+    adjustment = next(k for k in analysis.loops if k.variables == ("Perceived Capital", "Perception Change"))
+    scores = analysis.scores.iloc[1:]
+    np.testing.assert_allclose(scores[growth.id], 1 / (1 - r), rtol=1e-9)
+    np.testing.assert_allclose(scores[adjustment.id], -r / (1 - r), rtol=1e-9)
+    np.testing.assert_allclose(analysis.relative[growth.id].iloc[1:], 1 / (1 + r), rtol=1e-9)
+    assert (growth.polarity, adjustment.polarity) == ("R", "B")
+
+
+def test_reinforcing_share_of_a_window(small):
+    model, result = small["logistic"]
+    analysis = score_run(model, result)
+    switch = analysis.polarity_phases[1].start
+    dt = model.time.time_step
+    assert analysis.reinforcing_share(1.0, switch - dt) == {0: 1.0}
+    assert analysis.reinforcing_share(switch, 30.0) == {0: 0.0}
+    share = analysis.reinforcing_share(switch - 10 * dt, switch + 29 * dt)[0]
+    assert share == pytest.approx(10 / 40)
+    with pytest.raises(PyloopError, match="start before it ends"):
+        analysis.reinforcing_share(5.0, 5.0)
+    with pytest.raises(PyloopError, match="holds no time"):
+        analysis.reinforcing_share(40.0, 50.0)
+
+
 def test_relative_scores_are_shares_of_their_partition(small):
     model, result = small["predator_prey"]
     analysis = score_run(model, result)
@@ -308,3 +349,20 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "SMOOTH" in err
     assert not (tmp_path / "x.json").exists()
     assert main(["loops", "--model", str(MODELS / "logistic.mdl"), "--scenario", "nope"]) == 2
+
+
+def test_cli_prints_the_reinforcing_share_of_a_window(capsys):
+    logistic = str(MODELS / "logistic.mdl")
+    assert main(["loops", "--model", logistic, "--window", "0", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Reinforcing loops dominate 100% of the steps from 0 to 2" in out
+    assert "stocks Population" in out
+    # started above half the carrying capacity, balancing loops lead from the start
+    assert main(["loops", "--model", logistic, "--window", "0", "2",
+                 "--set", "Initial Population=600"]) == 0
+    assert "Reinforcing loops dominate 0% of the steps from 0 to 2" in capsys.readouterr().out
+    assert main(["loops", "--model", logistic, "--window", "3", "1"]) == 2
+    assert "--window must start before it ends" in capsys.readouterr().err
+    assert main(["loops", "--model", logistic, "--window", "40", "50"]) == 2
+    err = capsys.readouterr()
+    assert "lies outside the run (0 to 30)" in err.err and "Dominance" not in err.out
