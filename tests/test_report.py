@@ -139,7 +139,7 @@ def test_summary_numbers_match_the_analyses(report, circular_model):
 
     from pyloop.ledger import audit
     from pyloop.loops import analyze_loops
-    from pyloop.report import BOOM, _reinforcing_share
+    from pyloop.report import BOOM
 
     numbers = json.loads((report.parent / "summary.json").read_text())
     html_text = report.read_text(encoding="utf-8")
@@ -151,9 +151,9 @@ def test_summary_numbers_match_the_analyses(report, circular_model):
     assert f"{100 * paid['Equity Investors']:.0f} % came from equity investors" in summary
     assert f"{paid['Compute Payments (B$)']:,.0f} B$" in summary
 
-    share = _reinforcing_share(analyze_loops(circular_model, "baseline"), *BOOM)
+    (share,) = analyze_loops(circular_model, "baseline").reinforcing_share(*BOOM).values()
     assert numbers["boom_reinforcing_share"] == pytest.approx(share, abs=1e-12)
-    assert f"reinforcing loops dominate {100 * share:.0f} % of the time" in summary
+    assert f"reinforcing loops dominate {100 * share:.0f} % of the steps" in summary
 
     stops = pyloop_run_first_cancellation(circular_model, "music_stops")
     assert numbers["first_cancellation"]["music_stops"] == pytest.approx(stops)
