@@ -182,7 +182,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         names = [None]
     variables = key_variables(model, sf)  # checked before the (possibly long) runs
-    results = run_many(model, names, args.policy, scenarios=sf, params=_settings(model, args.set))
+    settings = _settings(model, args.set)
+    results = run_many(model, names, args.policy, scenarios=sf, params=settings)
     try:
         written = _write_outputs(results, variables, Path(args.out))
     except OSError as exc:
@@ -194,6 +195,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         table = summary(results, variables)
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(float_format=lambda x: f"{x:.4g}"))
+    if settings:
+        print("Every run with " + ", ".join(f"{k} = {v:g}" for k, v in settings.items()))
     print(f"Wrote {len(written)} files to {args.out}")
     return 0
 
@@ -340,13 +343,14 @@ def _cmd_loops(args: argparse.Namespace) -> int:
             raise PyloopError(
                 f"--window {start:g} {end:g} lies outside the run ({first:g} to {last:g})"
             )
+    settings = _settings(model, args.set)
     analysis = analyze_loops(
-        model, args.scenario, args.policy, _settings(model, args.set), max_loops=args.max_loops,
-        report=args.top,
+        model, args.scenario, args.policy, settings, max_loops=args.max_loops, report=args.top
     )
     table = analysis.table()
+    changed = "".join(f", {k} = {v:g}" for k, v in settings.items())
     print(
-        f"Loops of run '{analysis.run}' ({analysis.mode} mode: relative scores are "
+        f"Loops of run '{analysis.run}'{changed} ({analysis.mode} mode: relative scores are "
         f"shares of {analysis.total_loops} loops)"
     )
     width = max([len(str(n)) for n in table["name"]] + [4])

@@ -360,7 +360,9 @@ def test_cli_prints_the_reinforcing_share_of_a_window(capsys):
     # started above half the carrying capacity, balancing loops lead from the start
     assert main(["loops", "--model", logistic, "--window", "0", "2",
                  "--set", "Initial Population=600"]) == 0
-    assert "Reinforcing loops dominate 0% of the steps from 0 to 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Loops of run 'logistic', Initial Population = 600 (" in out
+    assert "Reinforcing loops dominate 0% of the steps from 0 to 2" in out
     assert main(["loops", "--model", logistic, "--window", "3", "1"]) == 2
     assert "--window must start before it ends" in capsys.readouterr().err
     assert main(["loops", "--model", logistic, "--window", "40", "50"]) == 2
