@@ -720,12 +720,14 @@ def section_summary(doc: _Document, model: Model, runs: dict[str, Any], settings
                 f"; when the music stops, reinforcing loops dominate "
                 f"{_pct(numbers['collapse_reinforcing_share'])} of the fall from 2027.5 to 2030"
             )
-        body += _p(
-            text + ". Where balancing loops lead, the ring is delivering commitments already signed while "
-            "cash, construction and perceptions adjust within months; the reinforcing loops amplify "
-            "(switching them off shrinks the announcement jumps and the boom). The loop section shows "
-            "which loops lead each phase and what knocking each out changes."
-        )
+        text += "."
+        if numbers["boom_reinforcing_share"] < 0.5:
+            text += (
+                " Balancing loops lead because the ring is delivering commitments already signed while "
+                "cash, construction and perceptions adjust within months; the reinforcing loops amplify "
+                "(switching them off shrinks the announcement jumps and the boom)."
+            )
+        body += _p(text + " The loop section shows which loops lead each phase and what knocking each out changes.")
         body += '<p class="how">How to read: a share above one half means the self-reinforcing loops, '
         body += "not the balancing ones, set the direction of change.</p></div>"
     first = numbers.get("first_cancellation", {})
