@@ -1,6 +1,6 @@
 """Time loop scoring of a full run against the plain run, in one process.
 
-Usage: python benchmarks/loops_scoring.py [--repeat N] [--scenario NAME]
+Usage: python benchmarks/loops_scoring.py [--repeat N] [--scenario NAME] [--max-loops N]
 
 Prints the median time of a plain ``pyloop.run`` and of ``score_run`` on its
 result (link scores of every feedback link, loop scores, relative scores,
@@ -26,17 +26,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="timed repetitions (default 10)")
     parser.add_argument("--scenario", default="baseline", help="scenario (default baseline)")
+    parser.add_argument("--max-loops", type=int, default=10_000,
+                        help="most loops enumerated; 200000 scores every loop of the model "
+                        "(default 10000: discovery mode)")
     args = parser.parse_args()
     model = pyloop.load_model(MODEL)
-    _structure_and_loops(model, 10_000)
+    _structure_and_loops(model, args.max_loops)
     result = pyloop.run(model, args.scenario)
-    score_run(model, result)  # warm up
+    score_run(model, result, max_loops=args.max_loops)  # warm up
     plain, scoring = [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         result = pyloop.run(model, args.scenario)
         t1 = time.perf_counter()
-        analysis = score_run(model, result)
+        analysis = score_run(model, result, max_loops=args.max_loops)
         t2 = time.perf_counter()
         plain.append(t1 - t0)
         scoring.append(t2 - t1)

@@ -753,15 +753,12 @@ def _catalogue_cycle(structure: Structure, entry: CatalogueLoop) -> tuple[str, .
 
 # ------------------------------------------------------------ loop scoring
 @dataclass(frozen=True)
-class ScoredLoop:
-    """A loop with its scores over a run.
+class ScoredLoop(Loop):
+    """A loop (:class:`pyloop.structure.Loop`) with its scores over a run.
 
     Attributes:
         id: catalogue id (``"R1"``) for a named loop, else ``"L<n>"``.
         name: catalogue name, or ``""``.
-        variables: variables in causal order.
-        stocks: the stocks on the loop.
-        partition: its cycle partition's index.
         polarity: ``"R"``, ``"B"`` or ``"U"`` over the run.
         polarity_confidence: share of the loop's activity with the
             majority sign (0 for a loop that is never active).
@@ -770,19 +767,11 @@ class ScoredLoop:
         expected_polarity: the catalogue's polarity, or None.
     """
 
-    id: str
     name: str
-    variables: tuple[str, ...]
-    stocks: tuple[str, ...]
-    partition: int
     polarity: str
     polarity_confidence: float
     structural_polarity: str = "U"
     expected_polarity: str | None = None
-
-    @property
-    def length(self) -> int:
-        return len(self.variables)
 
 
 @dataclass(frozen=True)
@@ -1079,41 +1068,6 @@ def _loop_products(
     return out
 
 
-def _abs_sum_exhaustive(
-    cycles: Sequence[tuple[str, ...]],
-    partition_of: Sequence[int],
-    link_index: Mapping[tuple[str, str], int],
-    log_abs: np.ndarray,
-    zero: np.ndarray,
-    n_partitions: int,
-    chunk: int = 4096,
-) -> np.ndarray:
-    """Sum over every loop of |loop score|, per partition and time step,
-    computed in chunks as exp(sum of log |link score|)."""
-    from scipy import sparse
-
-    n = log_abs.shape[1]
-    totals = np.zeros((n_partitions, n))
-    parts = np.asarray(partition_of)
-    for start in range(0, len(cycles), chunk):
-        block = cycles[start : start + chunk]
-        rows, cols = [], []
-        for r, v in enumerate(block):
-            for j in range(len(v)):
-                rows.append(r)
-                cols.append(link_index[(v[j], v[(j + 1) % len(v)])])
-        inc = sparse.csr_matrix(
-            (np.ones(len(rows)), (rows, cols)), shape=(len(block), log_abs.shape[0])
-        )
-        logs = inc @ log_abs
-        dead = (inc @ zero) > 0
-        mags = np.where(dead, 0.0, np.exp(logs))
-        bp = parts[start : start + chunk]
-        for p in np.unique(bp):
-            totals[p] += mags[bp == p].sum(axis=0)
-    return totals
-
-
 _CACHE: "weakref.WeakKeyDictionary[Model, dict]" = None  # type: ignore[assignment]
 
 
@@ -1230,19 +1184,14 @@ def score_run(
 
     names = {key(v): lid for lid, v in pinned.items()}
     n_parts = max(len(structure.partitions), 1)
-    part_of = [c.partition for c in every]
     if len(every) > 2000:
         index = {lk: i for i, lk in enumerate(sorted(needed))}
         stack = np.array([scores[lk] for lk in sorted(needed)])
         zero = (stack == 0).astype(float)
         with np.errstate(divide="ignore"):
             log_abs = np.where(stack == 0, 0.0, np.log(np.abs(stack)))
-        totals = _abs_sum_exhaustive(
-            [c.variables for c in every], part_of, index, log_abs, zero, n_parts
-        )
-        candidates = list(dict.fromkeys([by_key[k] for k in names] + _strongest(
-            every, index, log_abs, zero, report * 5
-        )))
+        totals, strongest = _scan_all_loops(every, index, log_abs, zero, n_parts, report * 5)
+        candidates = list(dict.fromkeys([by_key[k] for k in names] + strongest))
     else:
         candidates = every
         totals = None
@@ -1295,7 +1244,7 @@ def score_run(
         )
     keep = [ids[i] for i in chosen]
     raw_frame = pd.DataFrame(raw.T, index=pd.Index(time, name="time"), columns=ids)[keep]
-    link_keep = {lk for r in reported for lk in zip(r.variables, r.variables[1:] + r.variables[:1])}
+    link_keep = {lk for r in reported for lk in r.links}
     return LoopAnalysis(
         run=result.name,
         time=time,
@@ -1312,21 +1261,31 @@ def score_run(
     )
 
 
-def _strongest(
+def _scan_all_loops(
     loops: Sequence[Loop],
     index: Mapping[tuple[str, str], int],
     log_abs: np.ndarray,
     zero: np.ndarray,
+    n_partitions: int,
     count: int,
     chunk: int = 4096,
-) -> list[Loop]:
-    """The ``count`` loops with the largest peak |loop score|, plus each
-    step's strongest loop, found chunk by chunk."""
+) -> tuple[np.ndarray, list[Loop]]:
+    """One pass over every loop, chunk by chunk, with each loop's |score|
+    computed as exp(sum of log |link score|).
+
+    Returns:
+        The sum of |loop score| per partition and time step, and the
+        ``count`` loops with the largest peak |loop score| plus each step's
+        strongest loop.
+    """
     from scipy import sparse
 
+    n = log_abs.shape[1]
+    totals = np.zeros((n_partitions, n))
+    parts = np.array([c.partition for c in loops])
     best: list[tuple[float, int]] = []
-    step_best = np.full(log_abs.shape[1], -np.inf)
-    step_arg = np.full(log_abs.shape[1], -1)
+    step_best = np.full(n, -np.inf)
+    step_arg = np.full(n, -1)
     for start in range(0, len(loops), chunk):
         block = loops[start : start + chunk]
         rows, cols = [], []
@@ -1338,17 +1297,21 @@ def _strongest(
             (np.ones(len(rows)), (rows, cols)), shape=(len(block), log_abs.shape[0])
         )
         logs = np.where((inc @ zero) > 0, -np.inf, inc @ log_abs)
+        mags = np.exp(logs)
+        bp = parts[start : start + chunk]
+        for p in np.unique(bp):
+            totals[p] += mags[bp == p].sum(axis=0)
         peak = logs.max(axis=1)
         for r in np.argsort(-peak)[:count]:
             best.append((float(peak[r]), start + int(r)))
         arg = logs.argmax(axis=0)
-        val = logs[arg, np.arange(logs.shape[1])]
+        val = logs[arg, np.arange(n)]
         better = val > step_best
         step_best[better] = val[better]
         step_arg[better] = start + arg[better]
     best.sort(reverse=True)
     picked = [i for _, i in best[:count]] + [int(i) for i in step_arg if i >= 0]
-    return [loops[i] for i in dict.fromkeys(picked)]
+    return totals, [loops[i] for i in dict.fromkeys(picked)]
 
 
 def analyze_loops(
