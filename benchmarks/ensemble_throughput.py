@@ -78,7 +78,7 @@ def main() -> None:
     rows.append(("serial PySD, one loaded model", args.serial, t))
 
     # naive: a fresh PySD model per run
-    py_file = model.cache_dir / (MODEL.stem + ".py")
+    py_file = model.translation
 
     def naive():
         for i in range(args.naive):

@@ -66,7 +66,7 @@ def main() -> None:
         if not path.is_file():
             continue
         model = pyloop.load_model(path)
-        engine = pysd.load(str(model.cache_dir / path.with_suffix(".py").name))
+        engine = pysd.load(str(model.translation))
         cols = list(model.simulate().columns)
         t = model.time
         const, changed = next(iter(model.defaults.items()))

@@ -30,7 +30,22 @@ from .ledger import (
     who_paid,
 )
 from .structure import Link, Loop, Structure, causal_structure, find_loops
-from .loops import LoopAnalysis, analyze_loops, knockouts, load_catalogue, score_run
+from .loops import (
+    LoopAnalysis,
+    LoopGroup,
+    ModePhase,
+    Modes,
+    VariableDominance,
+    VariablePhase,
+    analyze_loops,
+    analyze_variable,
+    knockout_table,
+    knockouts,
+    load_catalogue,
+    run_modes,
+    score_run,
+    variable_dominance,
+)
 from .discovery import PrimBox, discover, music_stops_before
 from .ensemble import (
     EnsembleResult,
@@ -66,13 +81,22 @@ __all__ = [
     "Link",
     "Loop",
     "LoopAnalysis",
+    "LoopGroup",
+    "ModePhase",
+    "Modes",
     "Structure",
+    "VariableDominance",
+    "VariablePhase",
     "analyze_loops",
+    "analyze_variable",
     "causal_structure",
     "find_loops",
+    "knockout_table",
     "knockouts",
     "load_catalogue",
+    "run_modes",
     "score_run",
+    "variable_dominance",
     "EnsembleResult",
     "PrimBox",
     "UncertaintySpec",

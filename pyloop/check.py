@@ -20,6 +20,11 @@ L002   error     a loop of the catalogue has no switch constant
 F001   error     the money declaration misses a money flow
 I001   error     halving TIME STEP moves a key output by more than 1 %
 =====  ========  =====================================================
+
+Two profiles: ``house`` runs every check (this project's conventions);
+``generic`` keeps only what is wrong in any model (U002, L001, F001, I001),
+so a model written elsewhere is not failed for missing comments, sources,
+buried numbers or an incomplete diagram.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .declarations import declaration_path
 from .errors import PyloopError
 from .model import Model, ast_nodes
 from .scenarios import load_scenarios
 
-__all__ = ["Finding", "SOURCE_PATTERN", "check_model", "CHECKS"]
+__all__ = ["Finding", "SOURCE_PATTERN", "check_model", "CHECKS", "GENERIC_CODES", "PROFILES"]
 
 #: A constant's comment must cite a calibration row (S01, P13) or an assumption.
 SOURCE_PATTERN = re.compile(r"\b[SP]\d\d\b|Assumption:|calibration|scenario|[Ll]oop switch|[Pp]olicy lever")
@@ -151,7 +157,10 @@ def check_loops(model: Model) -> list[Finding]:
     from .loops import load_catalogue
     from .structure import causal_structure
 
-    catalogue = load_catalogue(model.path)  # names as written, resolved below
+    file = declaration_path(model, "loops")
+    if not file.is_file():
+        return []
+    catalogue = load_catalogue(model.path, file)  # names as written, resolved below
     if not catalogue:
         return []
     structure = causal_structure(model)
@@ -180,9 +189,9 @@ def check_loops(model: Model) -> list[Finding]:
 
 def check_ledger(model: Model) -> list[Finding]:
     """F001: the money declaration covers every money flow of the cash stocks."""
-    from .ledger import LedgerError, ledger_path, load_ledger
+    from .ledger import LedgerError, load_ledger
 
-    if not ledger_path(model.path).is_file():
+    if not declaration_path(model, "ledger").is_file():
         return []
     try:
         load_ledger(model)  # checks the declaration against the equations
@@ -196,6 +205,8 @@ def check_integration(model: Model) -> list[Finding]:
     from .runner import key_variables, run
 
     variables = key_variables(model, load_scenarios(model))
+    if not variables:
+        return []
     step = model.time.time_step
     coarse = run(model, return_columns=variables).frame
     fine = run(model, return_columns=variables, time_step=step / 2).frame
@@ -203,7 +214,7 @@ def check_integration(model: Model) -> list[Finding]:
     times = np.linspace(start, model.time.final_time, 40)
     times = coarse.index[np.searchsorted(coarse.index, times).clip(0, len(coarse) - 1)]
     found = []
-    for variable in variables:
+    for variable in coarse.columns:  # one column per element of a subscripted variable
         scale = float(np.max(np.abs(coarse[variable].to_numpy())))
         if scale == 0:
             continue
@@ -233,8 +244,40 @@ CHECKS: tuple[Callable[[Model], list[Finding]], ...] = (
 )
 
 
-def check_model(model: Model, checks: Sequence[Callable[[Model], list[Finding]]] = CHECKS) -> list[Finding]:
-    """Run the checks on a model; findings sorted by severity, code, variable."""
-    found = [finding for check in checks for finding in check(model)]
+#: Codes of the findings that are errors in any model, whoever wrote it.
+GENERIC_CODES = frozenset({"U002", "L001", "F001", "I001"})
+
+#: Profile name -> (checks to run, codes kept or None for all).
+PROFILES: dict[str, tuple[tuple[Callable[[Model], list[Finding]], ...], frozenset[str] | None]] = {
+    "house": (CHECKS, None),
+    "generic": ((check_units, check_loops, check_ledger, check_integration), GENERIC_CODES),
+}
+
+
+def check_model(
+    model: Model,
+    checks: Sequence[Callable[[Model], list[Finding]]] | None = None,
+    profile: str = "house",
+) -> list[Finding]:
+    """Run the checks on a model; findings sorted by severity, code, variable.
+
+    Args:
+        model: the loaded model.
+        checks: the checks to run; default those of the profile.
+        profile: ``"house"`` (every check and finding) or ``"generic"`` (only
+            the findings in :data:`GENERIC_CODES`).
+
+    Raises:
+        PyloopError: an unknown profile.
+    """
+    if profile not in PROFILES:
+        raise PyloopError(f"unknown check profile '{profile}'; use one of {', '.join(PROFILES)}")
+    default_checks, kept = PROFILES[profile]
+    found = [
+        finding
+        for check in (default_checks if checks is None else checks)
+        for finding in check(model)
+        if kept is None or finding.code in kept
+    ]
     order = {"error": 0, "warning": 1}
     return sorted(found, key=lambda f: (order.get(f.severity, 2), f.code, f.variable or ""))

@@ -22,8 +22,9 @@ def read_toml(path: str | os.PathLike[str], what: str, error: type[PyloopError] 
         error: the exception class to raise.
 
     Raises:
-        error: the file is missing, unreadable or not valid TOML; the
-            message names the file and, for bad TOML, the line.
+        error: the file is missing, unreadable, not UTF-8 text, or not
+            valid TOML; the message names the file and, for bad TOML, the
+            line.
     """
     path = Path(path)
     try:
@@ -35,3 +36,10 @@ def read_toml(path: str | os.PathLike[str], what: str, error: type[PyloopError] 
         raise error(f"cannot read {what} '{path.name}': {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"cannot read {what} '{path.name}': {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML files are UTF-8 by definition
+        raise error(
+            f"cannot read {what} '{path.name}': byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start} is not UTF-8 text; save the file as UTF-8"
+        ) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays
+        raise error(f"cannot read {what} '{path.name}': its arrays or tables nest too deeply") from None

@@ -28,7 +28,18 @@ result:
   per kept time, appended per batch before that batch's outcomes.
 
 A run counts as done when its outcome row (and all its series rows) are
-complete; a resumed ensemble drops any partial trailing line first.
+complete; a resumed ensemble drops any partial trailing line first. When a
+run ends, ``outcomes.csv`` and ``series.csv`` are rewritten with their rows
+ordered by run, so the same seed gives the same bytes on every executor and
+after a resume.
+
+A folder that already holds an ensemble is refused unless ``resume``
+(continue it) or ``overwrite`` (replace its own files, and the files the
+sensitivity study derived from them; the user's other files stay) is
+given. A fresh run that fails removes the files it wrote (and restores an
+ensemble it was replacing); one that is interrupted keeps its valid partial
+results for ``resume``, unless it was replacing an ensemble, which is then
+restored.
 
 Analyses take an :class:`EnsembleResult`: :func:`percentile_bands`,
 :func:`sobol_indices`, :func:`morris_indices`; scenario discovery is in
@@ -42,6 +53,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass, field, replace
@@ -52,11 +64,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import PyloopError
+from .files import cannot_write, clear_stale_staging, make_folder, remove_created, write_text_atomic
 from .executors import Task, evaluate, iter_dask, iter_processes, iter_serial
 from .model import Model, load_model
 from .runner import _TIME_KEYWORDS, _validate
 from .scenarios import load_scenarios
-from .uncertainty import UncertaintySpec, as_table, read_uncertainty, sample
+from .uncertainty import UncertaintySpec, as_table, check_ensemble_size, read_uncertainty, sample
 from .vectorised import NotVectorisable
 
 __all__ = [
@@ -160,9 +173,8 @@ def _read_table(text: str, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Replace ``path`` through a temporary file that never outlives a failure."""
+    write_text_atomic(path, text)
 
 
 def _csv(frame: pd.DataFrame, header: bool) -> str:
@@ -209,6 +221,7 @@ def run_ensemble(
     batch_size: int | None = None,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool | None = None,
     stop_after: int | None = None,
 ) -> EnsembleResult:
@@ -234,6 +247,8 @@ def run_ensemble(
             when that leaves workers idle).
         out: directory to write results into as they arrive.
         resume: continue the ensemble already in ``out``.
+        overwrite: replace an ensemble already in ``out`` (only its own
+            files; restored if this run fails or is interrupted).
         progress: show a progress bar on stderr (default: when stderr is a
             terminal).
         stop_after: stop after this many batches (to test interruption).
@@ -243,7 +258,10 @@ def run_ensemble(
 
     Raises:
         PyloopError: bad method, sample count, executor, uncertainty file,
-            or an ``out`` directory holding a different ensemble.
+            an ``out`` directory holding a different ensemble, or holding
+            any ensemble without ``resume`` or ``overwrite``.
+        OutputError: ``out`` cannot be written (the files this run created
+            are removed again).
     """
     model = model if isinstance(model, Model) else load_model(model)
     if executor not in EXECUTORS:
@@ -254,6 +272,7 @@ def run_ensemble(
         spec = read_uncertainty(model, spec)
     base = _fixed_constants(model, scenario, policy)
     spec = spec.without(set(base))
+    check_ensemble_size(model, spec, method, samples, kept_times=MAX_BAND_TIMES + 1)
     unit = sample(spec, method, samples, seed)
     values = spec.transform(unit)
     runs = len(values)
@@ -284,10 +303,17 @@ def run_ensemble(
         "band_stride": stride,
     }
     outcome_names = [o.name for o in spec.outcomes]
-    done: dict[str, pd.DataFrame] = {}
+    if resume and overwrite:
+        raise PyloopError("give --resume or --overwrite, not both")
     out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        done = _prepare_out(out_dir, manifest, names, values, outcome_names, spec.bands, resume)
+    folder = _Folder(out_dir) if out_dir is not None else None
+    done: dict[str, pd.DataFrame] = {}
+    if folder is not None:
+        try:
+            done = _prepare_out(folder, manifest, names, values, outcome_names, spec.bands, resume, overwrite)
+        except BaseException as exc:
+            folder.fail(exc)
+            raise
     finished = set(done["outcomes"]["run"].astype(int)) if done else set()
 
     todo = [i for i in range(runs) if i not in finished]
@@ -296,6 +322,36 @@ def run_ensemble(
     ]
     index_of = {todo[k]: todo[k : k + batch_size] for k in range(0, len(todo), batch_size)}
 
+    new_outcomes: list[pd.DataFrame] = []
+    new_series: list[pd.DataFrame] = []
+    bar = _progress(runs, runs - len(todo), progress)
+    try:
+        stream, executor = _open_stream(task, values, todo, batches, executor, workers, dask_address)
+        _collect(stream, index_of, outcome_names, spec.bands, out_dir, new_outcomes, new_series, bar, stop_after)
+        if folder is not None:
+            _sort_outputs(out_dir, bool(spec.bands))
+    except BaseException as exc:
+        if folder is not None:
+            folder.fail(exc)
+        raise
+    else:
+        if folder is not None:
+            folder.succeed()
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if out_dir is not None:
+        return load_ensemble(out_dir, model, spec)
+    outcomes = pd.concat(new_outcomes, ignore_index=True) if new_outcomes else pd.DataFrame(columns=["run", *outcome_names])
+    series_all = pd.concat(new_series, ignore_index=True) if new_series else None
+    return _result(manifest, model, spec, unit, values, outcomes, series_all, executor)
+
+
+def _open_stream(task: Task, values: np.ndarray, todo: list[int], batches, executor: str,
+                 workers: int | None, dask_address: str | None):
+    """The iterator of batch results on ``executor`` (vectorised when the
+    model allows it), and the executor actually used."""
     vectorise = executor != "serial"
     if task.needs_loops:
         vectorise = False  # loop scores need one full run per sample (pyloop.executors)
@@ -308,7 +364,7 @@ def run_ensemble(
                 f"{why}; running one sample at a time"
                 + ("" if executor != "vectorised" else " in worker processes"),
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             vectorise = False
             if executor == "vectorised":
@@ -319,21 +375,21 @@ def run_ensemble(
         stream = iter_processes(task, batches, workers or 2, vectorise)
     else:
         stream = iter_dask(task, batches, dask_address, workers, vectorise)
+    return stream, executor
 
-    new_outcomes: list[pd.DataFrame] = []
-    new_series: list[pd.DataFrame] = []
-    bar = _progress(runs, runs - len(todo), progress)
+
+def _collect(stream, index_of, outcome_names, bands, out_dir, new_outcomes, new_series, bar, stop_after) -> None:
+    """Take every batch result from ``stream``; append it to the files in
+    ``out_dir`` (if any) and to the lists; close the stream at the end."""
     count = 0
-    times: np.ndarray | None = None
     try:
         for key, result in stream:
             ids = index_of[key]
-            times = result.times
             frame = pd.DataFrame(result.outcomes, columns=outcome_names)
             frame.insert(0, "run", ids)
-            series = _series_frame(ids, spec.bands, result.series, result.times)
+            series = _series_frame(ids, bands, result.series, result.times)
             if out_dir is not None:
-                _append(out_dir / "series.csv", series, spec.bands)
+                _append(out_dir / "series.csv", series, bands)
                 _append(out_dir / "outcomes.csv", frame, True)
             new_outcomes.append(frame)
             new_series.append(series)
@@ -343,17 +399,9 @@ def run_ensemble(
             if stop_after is not None and count >= stop_after:
                 break
     finally:
-        if bar is not None:
-            bar.close()
         close = getattr(stream, "close", None)
         if close is not None:
             close()
-
-    if out_dir is not None:
-        return load_ensemble(out_dir, model, spec)
-    outcomes = pd.concat(new_outcomes, ignore_index=True) if new_outcomes else pd.DataFrame(columns=["run", *outcome_names])
-    series_all = pd.concat(new_series, ignore_index=True) if new_series else None
-    return _result(manifest, model, spec, unit, values, outcomes, series_all, executor)
 
 
 def _series_frame(ids: Sequence[int], bands: Sequence[str], kept: np.ndarray, times: np.ndarray) -> pd.DataFrame:
@@ -367,32 +415,171 @@ def _series_frame(ids: Sequence[int], bands: Sequence[str], kept: np.ndarray, ti
 
 
 def _append(path: Path, frame: pd.DataFrame, wanted: Any) -> None:
+    """Append ``frame``'s rows to the CSV ``path`` (with a header if new).
+
+    A failed write (full disk) cuts the file back to its earlier length, so
+    it never ends in a partial row.
+    """
     if not wanted or frame.empty:
         return
-    header = not path.is_file() or path.stat().st_size == 0
-    with open(path, "a") as fh:
-        fh.write(_csv(frame, header))
-        fh.flush()
-        os.fsync(fh.fileno())
+    size = path.stat().st_size if path.is_file() else None
+    try:
+        with open(path, "a") as fh:
+            fh.write(_csv(frame, not size))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        try:
+            if size is None:
+                path.unlink(missing_ok=True)
+            else:
+                os.truncate(path, size)
+        except OSError:
+            pass  # a partial last row is dropped on reading anyway
+        raise cannot_write(path, exc) from exc
+
+
+def _sort_outputs(out: Path, series: bool) -> None:
+    """Rewrite ``outcomes.csv`` (and ``series.csv``) with their rows ordered
+    by run, so the files do not depend on the order batches finished in."""
+    for name in ("outcomes.csv", "series.csv") if series else ("outcomes.csv",):
+        path = out / name
+        if not path.is_file():
+            continue
+        full = path.read_text()
+        text = _complete_lines(path)
+        lines = text.splitlines(keepends=True)
+        if len(lines) < 2:
+            continue
+        rows = lines[1:]
+        ordered = sorted(rows, key=lambda line: int(float(line.split(",", 1)[0])))  # stable
+        if ordered != rows or text != full:
+            _write_atomic(path, lines[0] + "".join(ordered))
+
+
+#: Files an ensemble writes into its folder.
+ENSEMBLE_FILES = ("manifest.json", "samples.csv", "outcomes.csv", "series.csv")
+#: Files :mod:`pyloop.sensitivity` derives from an ensemble in its folder.
+_DERIVED = ("bands_*.csv", "sobol.csv", "morris.csv", "prim_box.csv", "prim_trajectory.csv")
+
+
+class _Folder:
+    """The output folder of one ensemble run: what this run created there,
+    and the backup of an earlier ensemble it replaces (``overwrite``)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fresh = True  # False when resuming: the files hold earlier results
+        self.writing = False  # True once this run writes (or sets aside) ensemble files
+        self._created_dirs: list[Path] = []
+        self._backup: Path | None = None
+        self._set_aside: list[str] = []
+
+    def open(self) -> None:
+        """Create the folder if needed; clear what killed runs left behind."""
+        self._created_dirs = make_folder(self.path)
+        clear_stale_staging(self.path)
+        for name in ENSEMBLE_FILES:  # temporary files of earlier versions of pyloop
+            (self.path / f"{name}.tmp").unlink(missing_ok=True)
+
+    def set_aside(self) -> None:
+        """Move the ensemble's own files (and those derived from them) into
+        a backup inside the folder, to restore if this run fails."""
+        import tempfile
+
+        from .files import STAGING_PREFIX
+
+        names = [n for n in ENSEMBLE_FILES if (self.path / n).is_file()]
+        for pattern in _DERIVED:
+            names += sorted(p.name for p in self.path.glob(pattern) if p.is_file())
+        if not names:
+            return
+        try:
+            self._backup = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.path))
+            (self._backup / "backup").mkdir()
+            for name in names:
+                os.replace(self.path / name, self._backup / "backup" / name)
+                self._set_aside.append(name)
+        except OSError as exc:
+            self._restore()
+            raise cannot_write(self.path, exc) from exc
+
+    def _restore(self) -> None:
+        if self._backup is None:
+            return
+        for name in self._set_aside:
+            try:
+                os.replace(self._backup / "backup" / name, self.path / name)
+            except OSError:
+                return  # keep the backup folder: it holds the only copy
+        self._set_aside.clear()
+        shutil.rmtree(self._backup, ignore_errors=True)
+        self._backup = None
+
+    def fail(self, exc: BaseException) -> None:
+        """Undo a fresh run that failed: remove its files, restore the
+        ensemble it replaced, remove the folder if this run created it and
+        it is empty. An interrupted fresh run that replaced nothing keeps its
+        valid partial results, to be completed with ``resume``."""
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        if not self.writing:  # refused before writing anything
+            remove_created(self._created_dirs)
+        elif self.fresh and (self._set_aside or not interrupted):
+            for name in ENSEMBLE_FILES:
+                try:
+                    (self.path / name).unlink(missing_ok=True)
+                except OSError:
+                    pass
+            self._restore()
+            remove_created(self._created_dirs)
+
+    def succeed(self) -> None:
+        """Drop the backup of a replaced ensemble."""
+        if self._backup is not None:
+            shutil.rmtree(self._backup, ignore_errors=True)
+            self._backup = None
+
+
+def _holds(out: Path) -> str:
+    """What ensemble ``out`` holds, for messages: complete or unfinished."""
+    try:
+        runs = int(json.loads((out / "manifest.json").read_text())["runs"])
+        text = _complete_lines(out / "outcomes.csv")
+        done = len({line.split(",", 1)[0] for line in text.splitlines()[1:]})
+    except (OSError, ValueError, KeyError, TypeError):
+        return "an ensemble"
+    if done >= runs:
+        return f"a complete ensemble ({runs} runs)"
+    return f"an unfinished ensemble ({done} of {runs} runs)"
 
 
 def _prepare_out(
-    out: Path,
+    folder: _Folder,
     manifest: Mapping[str, Any],
     names: Sequence[str],
     values: np.ndarray,
     outcome_names: Sequence[str],
     bands: Sequence[str],
     resume: bool,
+    overwrite: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Create or check ``out``; return the complete runs already there."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PyloopError(f"cannot create output directory '{out}': {exc.strerror or exc}") from exc
+    """Create or check the folder; return the complete runs already there.
+
+    Raises:
+        PyloopError: the folder holds an ensemble and neither ``resume`` nor
+            ``overwrite`` is given, or ``resume`` finds a different one.
+    """
+    out = folder.path
+    folder.open()
     manifest_path = out / "manifest.json"
     if resume and manifest_path.is_file():
-        old = json.loads(manifest_path.read_text())
+        try:
+            old = json.loads(manifest_path.read_text())
+        except ValueError:
+            raise PyloopError(
+                f"'{manifest_path}' is not valid JSON, so the ensemble cannot be resumed; "
+                "replace it with --overwrite or choose another --out"
+            ) from None
         new = json.loads(json.dumps(manifest))
         for key in new:
             if old.get(key) != new[key]:
@@ -400,6 +587,8 @@ def _prepare_out(
                     f"'{out}' holds a different ensemble ({key} differs: "
                     f"{old.get(key)!r} there, {new[key]!r} now); use another --out or drop --resume"
                 )
+        folder.fresh = False
+        folder.writing = True
         outcomes = _read_table(_complete_lines(out / "outcomes.csv"), ["run", *outcome_names])
         series = _read_table(_complete_lines(out / "series.csv"), ["run", "variable"])
         outcomes = outcomes.drop_duplicates("run", keep="last")
@@ -413,11 +602,24 @@ def _prepare_out(
         if bands:
             _write_atomic(out / "series.csv", _csv(series, True) if len(series) else "")
         return {"outcomes": outcomes}
+    present = [n for n in ENSEMBLE_FILES if (out / n).exists()]
+    if present and overwrite:
+        folder.writing = True
+        folder.set_aside()
+    elif present and resume:
+        raise PyloopError(
+            f"'{out}' holds ensemble files but no manifest.json, so it cannot be resumed; "
+            "replace them with --overwrite or choose another --out"
+        )
+    elif present:
+        raise PyloopError(
+            f"'{out}' already holds {_holds(out)}; continue it with --resume, "
+            "replace it with --overwrite, or choose another --out"
+        )
+    folder.writing = True
     frame = pd.DataFrame(values, columns=list(names))
     frame.insert(0, "run", range(len(values)))
     _write_atomic(out / "samples.csv", _csv(frame, True))
-    for stale in ("outcomes.csv", "series.csv"):
-        (out / stale).unlink(missing_ok=True)
     _write_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return {}
 

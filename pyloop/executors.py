@@ -28,6 +28,10 @@ those runs. The path is the same on every executor, so they agree exactly.
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -281,7 +285,7 @@ def _evaluate_with_loops(task: Task, worker: _Worker, values: np.ndarray) -> Bat
         params.update({p: float(values[i, j]) for j, p in enumerate(task.parameters)})
         frame = model.simulate(params, time_step=t.time_step)
         name = f"sample {i} of the batch"
-        _check_finite(frame, name)
+        _check_finite(model, frame, name, params, {"final_time": None, "time_step": t.time_step, "saveper": None})
         result = RunResult(name, model.name, None, None, params, frame, time_units=t.units)
         analysis = score_run(model, result, catalogue=worker.catalogue, report=0)
         for lid in loop_ids:
@@ -303,26 +307,100 @@ def iter_serial(task: Task, batches: Batches, vectorise: bool = True) -> Iterato
         yield key, evaluate(task, values, vectorise)
 
 
-def _init_process(path: str) -> None:
+#: Seconds between two checks of a worker process that its parent still lives.
+WATCHDOG_INTERVAL = 0.5
+
+
+def _parent_gone(parent: int, direct: bool) -> bool:
+    if direct:  # an orphan is re-parented, so its parent pid changes
+        return os.getppid() != parent
+    try:  # started by a fork server: watch the process that made the pool
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker process when the process ``parent`` ends.
+
+    On Linux the kernel sends SIGKILL when the parent goes
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread also checks
+    twice a second that the parent still runs.
+    """
+    direct = os.getppid() == parent
+    if direct and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the watchdog below still works
+        if os.getppid() != parent:  # the parent ended before prctl took effect
+            os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_INTERVAL)
+            if _parent_gone(parent, direct):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="pyloop-parent-watchdog", daemon=True).start()
+
+
+def _init_process(path: str, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
+        # Ctrl-C reaches the whole process group: the parent ends the workers itself
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker(path)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued batches and end the worker processes at once
+    (after an error or an interrupt: their results are no longer wanted)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for process in processes:
+        try:
+            process.join(timeout=5)
+        except (OSError, ValueError, AssertionError, AttributeError):
+            pass
 
 
 def iter_processes(
     task: Task, batches: Batches, workers: int, vectorise: bool = True
 ) -> Iterator[tuple[int, BatchResult]]:
-    """Evaluate batches in ``workers`` local processes, yielding as they finish."""
+    """Evaluate batches in ``workers`` local processes, yielding as they finish.
+
+    The workers end when this process ends, even if it is killed; an error,
+    an interrupt or closing the generator early cancels the queued batches
+    and ends the workers.
+    """
     if workers < 1:
         raise PyloopError(f"the number of workers must be at least 1, not {workers}")
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_process, initargs=(task.model_path,)
-    ) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_process, initargs=(task.model_path, os.getpid())
+    )
+    finished = False
+    try:
         futures = {pool.submit(evaluate, task, values, vectorise): key for key, values in batches}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _stop_pool(pool)
 
 
 def iter_dask(
@@ -356,11 +434,14 @@ def iter_dask(
         if cluster is not None:
             cluster.close()
         raise PyloopError(f"cannot reach the Dask scheduler at '{address}': {exc}") from exc
+    futures: dict = {}
     try:
         futures = {client.submit(evaluate, task, values, vectorise, pure=False): key for key, values in batches}
         for future in dask_completed(futures):
             yield futures[future], future.result()
     finally:
+        if futures:
+            client.cancel(list(futures))  # batches still queued are no longer wanted
         client.close()
         if cluster is not None:
             cluster.close()

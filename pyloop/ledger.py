@@ -63,7 +63,6 @@ Everything is plain pandas/numpy data; nothing here draws or prints.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -72,6 +71,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .datafile import read_toml
+from .declarations import declaration_path
 from .errors import PyloopError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -260,7 +261,8 @@ def load_ledger(model: "Model | str | os.PathLike[str]") -> Ledger:
 
     Args:
         model: a loaded :class:`~pyloop.model.Model` or a model file path;
-            the declaration is ``X.ledger.toml`` beside ``X.mdl``.
+            the declaration is the one named when the model was loaded
+            (``--ledger``), else ``X.ledger.toml`` beside ``X.mdl``.
 
     Raises:
         LedgerError: no declaration, or it is malformed (see
@@ -271,7 +273,7 @@ def load_ledger(model: "Model | str | os.PathLike[str]") -> Ledger:
     from .model import Model
 
     source = model.path if isinstance(model, Model) else Path(model)
-    path = ledger_path(source)
+    path = declaration_path(model, "ledger")
     if not path.is_file():
         raise LedgerError(
             f"model '{source.name}' has no ledger declaration: write '{path.name}' beside it "
@@ -353,14 +355,7 @@ def read_ledger(path: str | os.PathLike[str]) -> Ledger:
     """
     path = Path(path)
     where = f"'{path.name}'"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LedgerError(f"ledger declaration not found: '{path}'") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LedgerError(f"cannot read ledger declaration {where}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise LedgerError(f"{where} is not valid TOML: {exc}") from exc
+    data = read_toml(path, "ledger declaration", LedgerError)
     _unknown_keys(data, _TOP_KEYS, "the top level", where)
 
     sectors_t = _table(data, "sectors", where)
@@ -839,6 +834,8 @@ def _time_index(index: pd.Index, until: float | None) -> int:
     times = np.asarray(index, dtype=float)
     if until is None:
         return len(times) - 1
+    if not np.isfinite(until):
+        raise LedgerError(f"year {until!r} is not a finite number; choose a year inside the run")
     if until < times[0] - 1e-9 or until > times[-1] + 1e-9:
         raise LedgerError(
             f"year {until:g} is outside the run ({_fmt(times[0])} to {_fmt(times[-1])}); "

@@ -2,8 +2,20 @@
 
 A model file (Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx``) is
 translated to Python once and kept in a cache directory outside the source
-tree, keyed by the SHA-256 of the file's bytes and the PySD version. Later
-loads of an unchanged file reuse the translation.
+tree, keyed by the SHA-256 of the file's bytes, the PySD version and the
+sanitiser version (see :mod:`pyloop.cache`). Later loads of an unchanged file
+reuse the translation once it has checked out.
+
+Untrusted model files
+---------------------
+A model file is untrusted input. It is refused if it is too large or not
+text (:mod:`pyloop.sanitise`); PySD parses it, pyloop neutralises every
+piece of model text in the parsed model before PySD writes Python from it,
+and the Python is checked against what PySD's builder writes
+(:mod:`pyloop.codecheck`) before every import. The original units and
+comments are kept in the cache entry's manifest and shown in
+:attr:`Model.variables`; a name containing single quotes or backslashes keeps a
+neutral spelling there, and its spelling in the file is accepted too.
 
 Fresh state per run
 -------------------
@@ -26,22 +38,39 @@ PySD's Python names ("teacup_temperature") are accepted too.
 from __future__ import annotations
 
 import copy
-import hashlib
+import json
 import math
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pysd
 
+from .declarations import check_declarations
+from .cache import (
+    MANIFEST_NAME,
+    MANIFEST_FORMAT,
+    MODULE_NAME,
+    cache_root,
+    entry_key,
+    file_digest,
+    private_root,
+    publish,
+    remove_leftovers,
+    staging_folder,
+    translation_lock,
+    verified_manifest,
+    warn_unusable,
+)
+from .codecheck import check_translation
 from .errors import ModelFileError, ParameterError, SimulationError, normalize_name, suggest
+from .sanitise import SANITISER_VERSION, neutral_text, neutralise, read_model_bytes
+from .limits import check_time_settings
 
 __all__ = [
     "Equation",
@@ -165,6 +194,13 @@ def ast_nodes(ast: Any, skip_function_names: bool = True) -> Iterable[Any]:
             todo.extend(getattr(node, name) for name in reversed(list(node.__dataclass_fields__)))
 
 
+def reference_name(name: str) -> str:
+    """How a parsed equation refers to the variable called ``name``: its name
+    in lower case with spaces as underscores (PySD's Python name can differ,
+    e.g. ``p_1`` for a variable ``p`` that clashes with a reserved word)."""
+    return name.lower().replace(" ", "_")
+
+
 def _references(ast: Any) -> list[str]:
     """Python names of every variable an abstract syntax tree reads."""
     from pysd.translators.structures import abstract_expressions as ae
@@ -219,21 +255,6 @@ def _abstract_model(source: Path) -> Any:
     return parsed.get_abstract_model()
 
 
-def cache_root() -> Path:
-    """Directory holding translated models.
-
-    ``$PYLOOP_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/pyloop``, else
-    ``~/.cache/pyloop``.
-    """
-    explicit = os.environ.get("PYLOOP_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "pyloop"
-    return Path.home() / ".cache" / "pyloop"
-
-
 def _gist(exc: BaseException) -> str:
     """One short line describing an exception raised by PySD or its parsers."""
     text = str(exc).strip()
@@ -250,57 +271,108 @@ def _gist(exc: BaseException) -> str:
     return gist
 
 
-def _translate(source: Path, entry: Path) -> None:
-    """Translate ``source`` into the cache directory ``entry``, atomically.
+def _translate(data: bytes, suffix: str, label: str, root: Path, entry: Path, key: str) -> dict:
+    """Translate a model's bytes into the cache entry ``entry``, atomically.
 
-    The file is copied into a temporary directory inside the cache root and
-    translated there (PySD writes the ``.py`` beside the file it reads); the
-    directory is renamed to ``entry`` only when translation succeeded.
+    ``data`` (the bytes that were hashed into ``key``) is written into a
+    staging folder, parsed by PySD, neutralised, built into Python and
+    checked; the folder, with a manifest of SHA-256 sums, is renamed to
+    ``entry`` only when all of that succeeded. Call under the cache lock.
+
+    Returns:
+        The entry's manifest.
     """
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".translating-", dir=entry.parent))
-    except OSError as exc:
-        raise ModelFileError(
-            f"cannot write the translation cache '{entry.parent}': {exc.strerror or exc}; "
-            "set PYLOOP_CACHE_DIR to a writable directory"
-        ) from exc
-    try:
-        copied = tmp / source.name
-        shutil.copyfile(source, copied)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if source.suffix.lower() in VENSIM_SUFFIXES:
-                    pysd.read_vensim(str(copied), initialize=False)
-                else:
-                    pysd.read_xmile(str(copied), initialize=False)
-        except Exception as exc:  # PySD raises many kinds; rephrase them all
-            raise ModelFileError(
-                f"cannot translate model file '{source.name}': {_gist(exc)}; "
-                "correct the model file there"
-            ) from exc
-        if entry.exists() and not (entry / source.with_suffix(".py").name).is_file():
-            shutil.rmtree(entry, ignore_errors=True)  # a damaged entry: replace it
-        try:
-            os.rename(tmp, entry)
-        except OSError as exc:
-            if not (entry / source.with_suffix(".py").name).is_file():
+        with staging_folder(root) as folder:
+            manifest = _build_entry(data, suffix, label, folder, key)
+            try:
+                publish(folder, entry)
+            except OSError as exc:
                 raise ModelFileError(
-                    f"cannot store the translation of '{source.name}' in '{entry}': "
+                    f"cannot store the translation of '{label}' in '{entry}': "
                     f"{exc.strerror or exc}; check PYLOOP_CACHE_DIR"
                 ) from exc
-            # another process finished the same translation first
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        raise ModelFileError(
+            f"cannot write the translation cache '{root}': {exc.strerror or exc}; "
+            "set PYLOOP_CACHE_DIR to a writable directory"
+        ) from exc
+    return manifest
 
 
-def load_model(path: str | os.PathLike[str]) -> "Model":
+def _build_entry(data: bytes, suffix: str, label: str, folder: Path, key: str) -> dict:
+    """Fill the staging ``folder`` with the checked translation of ``data``
+    and its manifest; return the manifest."""
+    from pysd.builders.python.python_model_builder import ModelBuilder
+
+    copied = folder / Path(MODULE_NAME).with_suffix(suffix)
+    copied.write_bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            abstract = _abstract_model(copied)
+            text = neutralise(abstract, folder)
+            ModelBuilder(abstract).build_model()
+    except ModelFileError:
+        raise
+    except Exception as exc:  # PySD raises many kinds; rephrase them all
+        raise ModelFileError(
+            f"cannot translate model file '{label}': {_gist(exc)}; correct the model file there"
+        ) from exc
+    copied.unlink()  # the entry keeps only what is imported
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".py":
+            check_translation(path.read_text(encoding="utf-8"), label)
+        files[path.name] = file_digest(path)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "key": key,
+        "pysd": pysd.__version__,
+        "sanitiser": SANITISER_VERSION,
+        "files": files,
+        **text,
+    }
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    for path in folder.iterdir():
+        path.chmod(0o600)  # private whatever the umask
+    return manifest
+
+
+def _cached_translation(data: bytes, suffix: str, label: str) -> tuple[Path, dict, bool]:
+    """The verified cache entry of a model's bytes, translating when needed.
+
+    Returns:
+        ``(entry folder, manifest, translated)``.
+    """
+    root = private_root()
+    remove_leftovers(root)
+    key = entry_key(data, suffix)
+    entry = root / key
+    manifest, _ = verified_manifest(entry, key)
+    if manifest is not None:
+        return entry, manifest, False
+    with translation_lock(root):
+        # another process may have translated it while this one waited
+        manifest, reason = verified_manifest(entry, key)
+        if manifest is not None:
+            return entry, manifest, False
+        if reason:
+            warn_unusable(entry, reason, label)
+        return entry, _translate(data, suffix, label, root, entry, key), True
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    declarations: Mapping[str, str | os.PathLike[str] | None] | None = None,
+) -> "Model":
     """Load a model file, translating it into the cache when needed.
 
     Args:
         path: a Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx`` file.
+        declarations: declaration files to use instead of those beside the
+            model, by kind (see :mod:`pyloop.declarations`), e.g.
+            ``{"scenarios": "models/other.scenarios.toml"}``.
 
     Returns:
         A :class:`Model` ready to :meth:`Model.simulate`.
@@ -308,7 +380,9 @@ def load_model(path: str | os.PathLike[str]) -> "Model":
     Raises:
         ModelFileError: the file is missing, has an unsupported suffix,
             cannot be translated or cannot be initialised.
+        PyloopError: a named declaration file does not exist.
     """
+    named = check_declarations(declarations)
     source = Path(path)
     suffix = source.suffix.lower()
     if suffix not in VENSIM_SUFFIXES + XMILE_SUFFIXES:
@@ -321,26 +395,35 @@ def load_model(path: str | os.PathLike[str]) -> "Model":
             f"model file not found: '{source}'; check the path "
             "(or pass --model PATH on the command line)"
         )
-    data = source.read_bytes()
-    key = hashlib.sha256(
-        data + b"\0" + suffix.encode() + b"\0pysd " + pysd.__version__.encode()
-    ).hexdigest()
-    entry = cache_root() / key
-    py_file = entry / source.with_suffix(".py").name
-    translated = False
-    if not py_file.is_file():
-        _translate(source, entry)
-        translated = True
+    data = read_model_bytes(source)
+    entry, manifest, translated = _cached_translation(data, suffix, source.name)
+    py_file = entry / MODULE_NAME
+    # checked again before every import: the entry may have changed since
+    for name in manifest["files"]:
+        if name.endswith(".py"):
+            check_translation((entry / name).read_text(encoding="utf-8"), source.name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            engine = pysd.load(str(py_file))
+            engine = pysd.load(str(py_file), initialize=False)
+            # data files (GET XLS, GET DIRECT ...) are named relative to the model
+            # file, not to its translation in the cache
+            for external in getattr(engine, "_external_elements", ()):
+                external.root = source.resolve().parent
+            engine.initialize()
     except Exception as exc:
         raise ModelFileError(
             f"cannot load model '{source.name}': {_gist(exc)}; "
             "check the model's initial values and data files"
         ) from exc
-    return Model(engine, source=source.resolve(), cache_dir=entry, translated=translated)
+    return Model(
+        engine,
+        source=source.resolve(),
+        cache_dir=entry,
+        translated=translated,
+        declarations=named,
+        text=manifest,
+    )
 
 
 def _limits(limits: Any) -> tuple[float | None, float | None] | None:
@@ -387,14 +470,34 @@ class Model:
         name: file name without suffix, e.g. ``"teacup"``.
         path: absolute path of the model file.
         cache_dir: cache directory holding the translation.
+        translation: the translated Python module (``cache_dir/model.py``),
+            checked when this model was loaded.
         translated: True if this load translated the file, False if it
             reused a cached translation.
         variables: every variable, sorted by name.
         time: default :class:`TimeSettings`.
+        declarations: declaration files named at load time, by kind; they
+            replace the files beside the model (see :mod:`pyloop.declarations`).
     """
 
-    def __init__(self, engine: Any, *, source: Path, cache_dir: Path, translated: bool):
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        source: Path,
+        cache_dir: Path,
+        translated: bool,
+        declarations: Mapping[str, Path] | None = None,
+        text: Mapping[str, Any] | None = None,
+    ):
         self._engine = engine
+        # original units, comments and names: the translation holds neutralised
+        # ones; a name with a single quote or backslash keeps its neutral spelling,
+        # and its original spelling is accepted by resolve_name
+        self._names: Mapping[str, str] = dict((text or {}).get("names", {}))
+        self._docs: Mapping[str, Mapping[str, Any]] = dict((text or {}).get("variables", {}))
+        self.translation = cache_dir / MODULE_NAME
+        self.declarations: Mapping[str, Path] = MappingProxyType(dict(declarations or {}))
         self.name = source.stem
         self.path = source
         self.cache_dir = cache_dir
@@ -404,6 +507,9 @@ class Model:
         self._lookup = {normalize_name(v.name): v.name for v in self.variables}
         for v in self.variables:
             self._lookup.setdefault(normalize_name(v.py_name), v.name)
+        for neutral, original in self._names.items():  # names spelled as in the file
+            if neutral in self._by_name:
+                self._lookup.setdefault(normalize_name(original), neutral)
         self._py_to_name = {v.py_name: v.name for v in self.variables}
         t = engine.time
         units = self._by_name.get("TIME STEP")
@@ -414,6 +520,10 @@ class Model:
             saveper=float(t.saveper()),
             units=units.units if units else None,
         )
+        # The model's own clock functions, kept before any run replaces them:
+        # a FINAL TIME, TIME STEP or SAVEPER that changes with Time or with a
+        # constant is then evaluated during the run, as Vensim and PySD do.
+        self._clock = {name: getattr(t, name) for name in ("final_time", "time_step", "saveper")}
         comps = engine.components
         self._defaults: dict[str, Any] = {
             v.py_name: copy.deepcopy(getattr(comps, v.py_name)())
@@ -459,12 +569,13 @@ class Model:
             else:
                 kind = "aux"
             subs = row.Subscripts
+            original = self._docs.get(str(real))
             out.append(
                 Variable(
                     name=str(real),
                     py_name=str(py),
-                    units=_text(row.Units),
-                    comment=_text(row.Comment),
+                    units=_text(original.get("units") if original else row.Units),
+                    comment=_text(original.get("comment") if original else row.Comment),
                     kind=kind,
                     range=_limits(row.Limits),
                     subscripts=tuple(subs) if isinstance(subs, (list, tuple)) and subs else None,
@@ -527,11 +638,15 @@ class Model:
                     f"cannot parse model file '{self.path.name}': {_gist(exc)}"
                 ) from exc
             names = dict(self._py_to_name, time="Time")
+            # equations read a variable by its name in lower case with underscores,
+            # not by its Python name where PySD renamed it (a 'p' becomes 'p_1')
+            names.update({reference_name(v.name): v.name for v in self.variables})
             equations: dict[str, Equation] = {}
             for section in abstract.sections[:1]:
                 for element in section.elements:
                     for component in element.components[:1]:
-                        equations[element.name] = self._equation(element.name, component.ast, names)
+                        name = neutral_text(element.name)  # as in self.variables
+                        equations[name] = self._equation(name, component.ast, names)
             self._equations = MappingProxyType(equations)
         return self._equations
 
@@ -561,6 +676,8 @@ class Model:
         final_time: float | None = None,
         time_step: float | None = None,
         saveper: float | None = None,
+        *,
+        return_timestamps: Sequence[float] | None = None,
     ) -> pd.DataFrame:
         """Run the model from its defaults with some constants changed.
 
@@ -575,6 +692,8 @@ class Model:
                 halving the step keeps one output row per step.
             saveper: output interval (model time units); default
                 ``time_step`` if given, else the model's SAVEPER.
+            return_timestamps: save only at these times (model time
+                units, on the time-step grid) instead of every ``saveper``.
 
         Returns:
             DataFrame indexed by time (float, model time units, named
@@ -582,9 +701,11 @@ class Model:
             file.
 
         Raises:
-            ParameterError: unknown variable, or a variable that is not a
-                constant.
-            SimulationError: the integration raised an error.
+            ParameterError: unknown variable, a variable that is not a
+                constant, or time settings no run can have (see
+                :func:`pyloop.limits.check_time_settings`).
+            SimulationError: the integration raised an error, or the run
+                would take too many steps or too much memory.
         """
         new: dict[str, Any] = {}
         for name, value in (params or {}).items():
@@ -593,6 +714,10 @@ class Model:
                 raise ParameterError(
                     f"'{var.name}' is a {var.kind}, not a constant; only constants can be set"
                 )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParameterError(
+                    f"constant '{var.name}' must be a finite number, not {value!r}"
+                )
             new[var.py_name] = value
         if return_columns is None:
             columns = self._default_columns
@@ -600,18 +725,32 @@ class Model:
             columns = [self.variable(c).name for c in return_columns]
         if time_step is not None and saveper is None:
             saveper = time_step
+        clock = {
+            name: self._clock[name] if value is None else value
+            for name, value in (("final_time", final_time), ("time_step", time_step), ("saveper", saveper))
+        }
+        check_time_settings(
+            self.time.initial_time,
+            self.time.final_time if final_time is None else final_time,
+            self.time.time_step if time_step is None else time_step,
+            self.time.saveper if saveper is None else saveper,
+            len(columns),
+            f"model '{self.name}'",
+            rows=None if return_timestamps is None else len(return_timestamps),
+        )
         # put back the defaults the previous run changed, then apply this run's
         to_set = {py: self._defaults[py] for py in self._dirty if py not in new}
         to_set.update(new)
         self._dirty |= set(new)
         engine = self._engine
+        # rewind the clock, so an INITIAL TIME that reads Time starts where a first run does
+        engine.time.set_control_vars(initial_time=self.time.initial_time)
         try:
             frame = engine.run(
                 params=to_set or None,
                 return_columns=columns,
-                final_time=self.time.final_time if final_time is None else final_time,
-                time_step=self.time.time_step if time_step is None else time_step,
-                saveper=self.time.saveper if saveper is None else saveper,
+                **clock,
+                return_timestamps=None if return_timestamps is None else list(return_timestamps),
             )
         except Exception as exc:
             where = _culprit(exc, self._py_to_name)
@@ -625,6 +764,49 @@ class Model:
         self._dirty = set(new)
         frame.index = pd.Index(np.asarray(frame.index, dtype=float), name="time")
         return frame
+
+    def evaluation_order(self, initial: bool = False) -> tuple[str, ...]:
+        """Names of the variables in the order PySD computes them in one time step.
+
+        PySD computes a variable when it is first read, after the variables
+        its equation reads, so every variable comes after its inputs. A
+        stock's value (and a SMOOTH's or DELAY's) is state carried from the
+        previous step, so it reads nothing, except at the initial time
+        (``initial=True``) where it reads its initial value's inputs.
+        Independent variables keep the order of the translated model:
+        first what the stocks' rates read, then the rest.
+        """
+        deps = self._engine.dependencies
+
+        def reads(py: str) -> list[str]:
+            found = deps.get(py) or {}
+            if "step" in found and "initial" in found:  # a stateful element
+                found = found["initial"] if initial else {}
+            return [d for d in found if d in deps]
+
+        roots: list[str] = []
+        for element in self._engine._stateful_elements:
+            step = (deps.get(element) or {}).get("step") or {}
+            roots.extend(d for d in step if d in deps)
+        roots.extend(deps)
+        order: list[str] = []
+        done: set[str] = set()
+        for root in roots:
+            if root in done:
+                continue
+            done.add(root)
+            stack = [(root, iter(reads(root)))]
+            while stack:  # depth first, a variable after everything it reads
+                py, pending = stack[-1]
+                child = next((d for d in pending if d not in done), None)
+                if child is None:
+                    stack.pop()
+                    if py in self._py_to_name:
+                        order.append(self._py_to_name[py])
+                else:
+                    done.add(child)
+                    stack.append((child, iter(reads(child))))
+        return tuple(order)
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, variables={len(self.variables)})"

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .errors import PyloopError
-from .runner import RunResult
+from .runner import RunResult, variable_columns
 
 if TYPE_CHECKING:
     from .sketch import View
@@ -28,6 +28,8 @@ __all__ = ["comparison_figure", "plot_variable", "save_figure", "view_figure", "
 
 #: Most panels in one comparison figure.
 MAX_PANELS = 9
+#: Most elements of a subscripted variable drawn in one panel.
+MAX_ELEMENTS = 6
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -42,10 +44,11 @@ def _title(variable: str, units: str | None) -> str:
 
 
 def plot_variable(results: Sequence[RunResult], variable: str, ax: Axes | None = None) -> Axes:
-    """Draw one variable over time, one line per run.
+    """Draw one variable over time, one line per run (per element, for the
+    first :data:`MAX_ELEMENTS` elements of a subscripted variable).
 
     Args:
-        results: runs that all have a column ``variable``.
+        results: runs that all have the variable's column(s).
         variable: variable name as in the model file.
         ax: axes to draw on; default a new figure's axes.
 
@@ -56,12 +59,18 @@ def plot_variable(results: Sequence[RunResult], variable: str, ax: Axes | None =
     if ax is None:
         ax = _new_figure(figsize=(5, 3.5)).add_subplot()
     units = None
+    title = variable
     for r in results:
-        if variable not in r.frame.columns:
+        columns = variable_columns(r.frame.columns, variable)
+        if not columns:
             raise PyloopError(f"run '{r.name}' has no variable '{variable}' to plot")
-        ax.plot(r.frame.index, r.frame[variable], label=r.name, linewidth=1.6)
-        units = units or r.units.get(variable)
-    ax.set_title(_title(variable, units), fontsize=10)
+        if len(columns) > MAX_ELEMENTS:
+            title = f"{variable} (first {MAX_ELEMENTS} of {len(columns)} elements)"
+        for column in columns[:MAX_ELEMENTS]:
+            label = r.name if column == variable else f"{r.name} {column[len(variable):]}"
+            ax.plot(r.frame.index, r.frame[column], label=label, linewidth=1.6)
+        units = units or r.units.get(columns[0])
+    ax.set_title(_title(title, units), fontsize=10)
     time_units = results[0].time_units if results else None
     ax.set_xlabel(f"time [{time_units}]" if time_units else "time", fontsize=9)
     ax.tick_params(labelsize=8)
@@ -780,3 +789,79 @@ __all__ += [
     "plot_knockouts",
     "plot_relative_loop_scores",
 ]
+
+
+def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
+    """A variable's trajectory coloured by the polarity of the loops driving
+    it, with the loop groups' shares stacked beneath.
+
+    Args:
+        dominance: a :class:`~pyloop.loops.VariableDominance`.
+        values: the variable's values over the run (a series or array
+            aligned with ``dominance.time``).
+        top: how many loop groups to draw; the rest form a grey band. A
+            group's colour follows from its label, so a named loop has the
+            same colour in every figure (unless two labels collide).
+
+    Returns:
+        The figure: the trajectory above (red where reinforcing groups hold
+        at least half the variable's loop score, blue where balancing ones
+        do, grey where no loop through it is active), the groups' signed
+        shares below (reinforcing above the axis).
+    """
+    import zlib
+
+    import numpy as np
+
+    time = np.asarray(dominance.time, dtype=float)
+    y = np.asarray(values, dtype=float)
+    fig = _new_figure(figsize=(9, 6.5))
+    top_ax, low_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.2, 1]})
+    top_ax.plot(time, y, color=_POLARITY_COLOURS["U"], linewidth=1)
+    for p in dominance.phases:
+        inside = (time >= p.start - 1e-9) & (time <= p.end + 1e-9)
+        first = max(int(np.argmax(inside)) - 1, 0)
+        span = slice(first, int(np.nonzero(inside)[0][-1]) + 1)
+        top_ax.plot(time[span], y[span], color=_POLARITY_COLOURS[p.polarity], linewidth=2.2)
+    start, end = dominance.window
+    top_ax.axvspan(start, end, color="#f4d03f", alpha=0.12, linewidth=0)
+    top_ax.set_ylabel(dominance.variable, fontsize=9)
+    top_ax.set_title(
+        f"What drives '{dominance.variable}' in run '{dominance.run}': red reinforcing, "
+        "blue balancing",
+        fontsize=10,
+    )
+    top_ax.grid(True, alpha=0.3)
+    groups = [g for g in dominance.groups if np.abs(g.share).max() > 0]
+    shown, rest = groups[:top], groups[top:]
+    cmap = __import__("matplotlib").colormaps["tab20"]
+    colours = []
+    taken: set[int] = set()
+    for g in shown:  # a group's colour follows from its label, so figures agree
+        slot = zlib.crc32(g.label.encode("utf-8")) % 20
+        while slot in taken and len(taken) < 20:
+            slot = (slot + 1) % 20
+        taken.add(slot)
+        colours.append(cmap(slot))
+    pos = [np.clip(g.share, 0, None) for g in shown]
+    neg = [np.clip(g.share, None, 0) for g in shown]
+    labels = [_wrap(g.label, 50) for g in shown]
+    if rest:
+        other = np.sum([g.share for g in rest], axis=0)
+        pos.append(np.clip(other, 0, None))
+        neg.append(np.clip(other, None, 0))
+        colours.append("#bbbbbb")
+        labels.append(f"{len(rest)} other groups")
+    if pos:
+        low_ax.stackplot(time, pos, colors=colours, labels=labels, linewidth=0)
+        low_ax.stackplot(time, neg, colors=colours, linewidth=0)
+        low_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    low_ax.axhline(0, color="black", linewidth=0.8)
+    low_ax.set_ylim(-1.02, 1.02)
+    low_ax.set_ylabel("share of its loop score\n(reinforcing > 0 > balancing)", fontsize=9)
+    low_ax.set_xlabel("time", fontsize=9)
+    low_ax.grid(True, alpha=0.3)
+    return fig
+
+
+__all__ += ["variable_dominance_figure"]

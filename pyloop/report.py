@@ -3,10 +3,13 @@
 :func:`build_report` runs the model's scenarios and policies and the
 analyses, and writes ``report.html`` (every figure embedded) with the figures
 also saved as PNG in ``figures/`` beside it. It builds the report in a
-staging folder next to the output folder and renames it into place only when
-everything succeeded, so an interrupted report never leaves a half-written
-one. An output folder is replaced only if it holds an earlier report (it
-carries the marker file ``.pyloop-report``).
+hidden staging folder inside the output folder and moves its files into
+place only when everything succeeded (see :mod:`pyloop.files`), so an
+interrupted or failed report never leaves a half-written one and leaves the
+folder as it was. An existing output folder is written into only if it is
+empty or holds an earlier report (it carries the marker file
+``.pyloop-report``, which lists the files that report wrote); then only the
+report's own files are replaced, and the user's other files are kept.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import datetime as _dt
 import hashlib
 import html
 import io
-import os
+import json
 import re
 import shutil
 import sys
@@ -28,16 +31,17 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .declarations import OPTIONS, declaration_path, has_declarations
 from .errors import PyloopError
+from .files import STAGING_PREFIX, Staging, cannot_write
 from .model import Model, load_model
-from .runner import RunResult, key_variables, run
+from .runner import RunResult, key_variables, run, variable_columns
 from .scenarios import load_scenarios
 
 __all__ = ["MARKER", "ReportSettings", "build_report", "default_sections", "equation_texts"]
 
 #: File that marks a folder as a pyloop report (holds the run manifest).
 MARKER = ".pyloop-report"
-_STAGING = ".partial-"
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,16 @@ def _p(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
+def _missing(model: Model, kind: str) -> str:
+    """Where a declaration file of ``kind`` would be, for a sentence."""
+    return f"no {declaration_path(model, kind).name} beside it, and no {OPTIONS[kind]} FILE given"
+
+
+def _skipped(doc: _Document, anchor: str, title: str, why: str) -> None:
+    """A section that does not apply to this model, with the reason."""
+    doc.add(anchor, title, _p(f"Not part of this report: {why}."))
+
+
 def equation_texts(path: str | Path) -> dict[str, str]:
     """Equation text of every variable of a Vensim file, by name."""
     text = Path(path).read_text(encoding="utf-8", errors="replace")
@@ -144,7 +158,8 @@ def _runs(model: Model, settings: ReportSettings, progress: Callable[[str], None
     for name in names:
         sf.scenario(name)  # unknown names fail before any run
     progress("running scenarios")
-    scenarios = [run(model, name, scenarios=sf) for name in names]
+    # without scenarios, the model's own defaults are its only run
+    scenarios = [run(model, name, scenarios=sf) for name in names] if names else [run(model, scenarios=sf)]
     policy_bases = [n for n in ("baseline", "music_stops") if n in names] or names[:1]
     if settings.quick:
         policy_bases = policy_bases[:1]
@@ -152,6 +167,7 @@ def _runs(model: Model, settings: ReportSettings, progress: Callable[[str], None
     policies = {
         base: [run(model, base, scenarios=sf)] + [run(model, base, p, scenarios=sf) for p in sf.policies]
         for base in policy_bases
+        if sf.policies
     }
     return {"scenario_file": sf, "scenarios": scenarios, "policies": policies, "names": names}
 
@@ -168,16 +184,28 @@ def _section_scenarios(doc: _Document, model: Model, runs: dict[str, Any]) -> No
         for s in sf.scenarios.values()
         if s.name in runs["names"]
     ]
-    body = _p("Outside conditions the model is run under; each sets constants only.")
-    body += _table(pd.DataFrame(rows))
-    body += doc.figure(
-        "scenarios", comparison_figure(runs["scenarios"], variables), "Key variables of every scenario."
-    )
-    table = summary(runs["scenarios"], variables).reset_index()
-    body += "<details><summary>Start, minimum, maximum and final value of each key variable</summary>"
-    body += _table(table) + "</details>"
+    if rows:
+        body = _p("Outside conditions the model is run under; each sets constants only.")
+        body += _table(pd.DataFrame(rows))
+    else:
+        body = _p(
+            f"The model has no scenarios ({_missing(model, 'scenarios')}), so this is the run of "
+            "its own defaults."
+        )
+    if variables:
+        body += doc.figure(
+            "scenarios", comparison_figure(runs["scenarios"], variables), "Key variables of every run."
+        )
+        table = summary(runs["scenarios"], variables).reset_index()
+        body += "<details><summary>Start, minimum, maximum and final value of each key variable</summary>"
+        body += _table(table) + "</details>"
+    else:
+        body += _p("The model has no stocks and declares no key variables, so there is nothing to draw.")
     doc.add("scenarios", "Scenarios", body)
 
+    if not runs["policies"]:
+        _skipped(doc, "policies", "Policies", f"the model declares no policies ({_missing(model, 'scenarios')})")
+        return
     policy_rows = [{"policy": p.name, "description": p.description} for p in sf.policies.values()]
     body = _p("Levers a decision maker controls; each is combined with the scenarios below.")
     body += _table(pd.DataFrame(policy_rows))
@@ -195,12 +223,12 @@ def _section_diagrams(doc: _Document, model: Model) -> None:
     from .sketch import read_sketch
 
     views = read_sketch(model.path) if model.path.suffix.lower() == ".mdl" else []
+    views = [view for view in views if view.items]  # an empty view has nothing to draw
     if not views:
         return
     body = _p(
-        "The stock-and-flow diagram, one view per sector and an overview on which "
-        "the nine named feedback loops can be followed. Boxes are stocks, pipes with "
-        "valves are flows, clouds are sources and sinks outside the ring, grey names "
+        "The stock-and-flow diagram, one picture per view of the model. Boxes are stocks, pipes with "
+        "valves are flows, clouds are sources and sinks outside the model, grey names "
         "in angle brackets are variables drawn on another view."
     )
     for view in views:
@@ -210,11 +238,17 @@ def _section_diagrams(doc: _Document, model: Model) -> None:
 
 
 def _section_calibration(doc: _Document, model: Model, runs: dict[str, Any]) -> pd.DataFrame | None:
-    from .calibration import calibration_path, measure_checks, read_checks
+    from .calibration import measure_checks, read_checks
 
-    path = calibration_path(model.path)
+    path = declaration_path(model, "calibration")
     base = next((r for r in runs["scenarios"] if r.scenario == "baseline"), None)
     if not path.is_file() or base is None:
+        why = (
+            f"the model has no calibration checks ({_missing(model, 'calibration')})"
+            if not path.is_file()
+            else "the checks are measured on the scenario 'baseline', which this report does not run"
+        )
+        _skipped(doc, "calibration", "Calibration", why)
         return None
     table = measure_checks(read_checks(path), base.frame, {**model.defaults, **base.constants})
     shown = table.assign(passed=table["passed"].map({True: "yes", False: "NO"}))
@@ -234,38 +268,59 @@ def _section_validity(doc: _Document, model: Model, runs: dict[str, Any]) -> pd.
     from .simlin_engine import simlin_ident
 
     rows = []
-    findings = check_model(model)
-    errors = [f for f in findings if f.severity == "error"]
-    rows.append(
-        {
-            "test": "Model quality (pyloop check: units by Simlin, documentation, buried numbers, "
-            "diagram, loops, integration error)",
+    # a model without any of our declaration files is judged by the generic profile only
+    profile = "house" if has_declarations(model) else "generic"
+    try:
+        findings = check_model(model, profile=profile)
+        errors = [f for f in findings if f.severity == "error"]
+        quality = {
             "result": "pass" if not errors else f"{len(errors)} error(s)",
             "detail": "; ".join(f"{f.code} {f.variable or ''} {f.message}" for f in findings[:5]) or "no finding",
+        }
+    except PyloopError as exc:  # e.g. a model the unit checker cannot read: say so, do not fail the report
+        quality = {"result": "not run", "detail": str(exc)}
+    rows.append(
+        {
+            "test": f"Model quality (pyloop check --profile {profile}: units by Simlin"
+            + (", documentation, buried numbers, diagram" if profile == "house" else "")
+            + ", loops, integration error)",
+            **quality,
         }
     )
     names = {simlin_ident(v.name): v.name for v in model.variables}
     worst = 0.0
-    for result in runs["scenarios"]:
-        other = simlin_run(model.path, result.constants, names)
-        for column in result.frame.columns:
-            if column in other.columns:
-                a = result.frame[column].to_numpy(dtype=float)
-                scale = max(float(np.max(np.abs(a))), 1e-12)
-                worst = max(worst, float(np.max(np.abs(a - other[column].to_numpy(dtype=float)))) / scale)
-    rows.append(
-        {
-            "test": "Cross-engine: PySD and Simlin on the same .mdl, every scenario",
-            "result": "pass" if worst < 1e-6 else "FAIL",
-            "detail": f"largest difference {worst:.1e} of a variable's range (limit 1e-6)",
+    try:
+        other_times = []  # runs for which the engines save different times
+        for result in runs["scenarios"]:
+            other = simlin_run(model.path, result.constants, names)
+            times = result.frame.index.intersection(other.index)
+            if len(times) < len(result.frame.index) or len(times) < len(other.index):
+                other_times.append(result.name)
+            for column in result.frame.columns:
+                if column in other.columns and len(times):
+                    a = result.frame.loc[times, column].to_numpy(dtype=float)
+                    scale = max(float(np.max(np.abs(a))), 1e-12)
+                    b = other.loc[times, column].to_numpy(dtype=float)
+                    worst = max(worst, float(np.max(np.abs(a - b))) / scale)
+        cross = {
+            "result": "pass" if worst < 1e-6 and not other_times else "FAIL",
+            "detail": f"largest difference {worst:.1e} of a variable's range (limit 1e-6)"
+            + (f"; the engines save different times in {', '.join(other_times)}" if other_times else ""),
         }
-    )
+    except PyloopError as exc:  # a model Simlin cannot read or run: say so, do not fail the report
+        cross = {"result": "not run", "detail": str(exc)}
+    rows.append({"test": "Cross-engine: PySD and Simlin on the same model file, every scenario", **cross})
     stocks = [s for s in model.stocks if (model.variable(s).range or (None, None))[0] == 0]
+
+    def lowest(frame: pd.DataFrame, stock: str) -> float:
+        """Smallest value of a stock (of any element, if subscripted)."""
+        return float(frame[variable_columns(frame.columns, stock)].min().min())
+
     negative = [
-        (r.name, s, float(r.frame[s].min()))
+        (r.name, s, lowest(r.frame, s))
         for r in runs["scenarios"]
         for s in stocks
-        if float(r.frame[s].min()) < -1e-9
+        if lowest(r.frame, s) < -1e-9
     ]
     rows.append(
         {
@@ -274,9 +329,9 @@ def _section_validity(doc: _Document, model: Model, runs: dict[str, Any]) -> pd.
             "detail": "; ".join(f"{n}: {s} {v:.3g}" for n, s, v in negative[:5]) or f"{len(stocks)} stocks checked",
         }
     )
-    from .calibration import calibration_path, read_extremes
+    from .calibration import read_extremes
 
-    checks = calibration_path(model.path)
+    checks = declaration_path(model, "calibration")
     extremes = read_extremes(checks) if checks.is_file() else {}
     if extremes:
         failures = []
@@ -287,7 +342,7 @@ def _section_validity(doc: _Document, model: Model, runs: dict[str, Any]) -> pd.
                 except PyloopError as exc:
                     failures.append(f"{case}, {name}: {exc}")
                     continue
-                low = [s for s in stocks if float(result.frame[s].min()) < -1e-9]
+                low = [s for s in stocks if lowest(result.frame, s) < -1e-9]
                 if low:
                     failures.append(f"{case}, {name}: {', '.join(low)} below zero")
         rows.append(
@@ -390,42 +445,39 @@ def _render(doc: _Document, title: str, subtitle: str) -> str:
     )
 
 
-def _pid_alive(pid: int) -> bool:
+def _check_out(out: Path) -> list[str]:
+    """Refuse an output folder that is not new, empty (but for pyloop's own
+    staging folders) or an earlier report; return the files that earlier
+    report wrote (relative paths, from its marker).
+
+    Cheap: called before anything is run.
+    """
+    if out.exists() and not out.is_dir():
+        raise PyloopError(f"'{out}' is a file, not a folder; choose a new or empty folder with --out")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise PyloopError(f"cannot write into '{out}': '{parent}' is a file, not a folder; choose another --out")
+            break
+    if not out.is_dir():
+        return []
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _prepare(out: Path) -> Path:
-    """Check the output folder, clear stale staging folders, make a new one."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
+        own = [p for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX)]
+    except OSError as exc:
+        raise cannot_write(out, exc) from exc
+    if not own:
+        return []
+    if not (out / MARKER).is_file():
         raise PyloopError(
             f"'{out}' exists and is not an earlier pyloop report; choose an empty or new folder with --out"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}{_STAGING}*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = out.parent / f".{out.name}{_STAGING}{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    return staging
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Put the finished report in place of ``out`` (an earlier report or nothing)."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.rename(out, old)
-    os.rename(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    try:
+        earlier = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    files = earlier.get("files", []) if isinstance(earlier, dict) else []
+    # only plain relative paths inside the folder: the marker is a file like any other
+    return [f for f in files if isinstance(f, str) and not Path(f).is_absolute() and ".." not in Path(f).parts]
 
 
 Section = Callable[[_Document, Model, dict[str, Any], ReportSettings], Any]
@@ -451,39 +503,41 @@ def build_report(
     Returns:
         Path of ``report.html``.
     """
-    import json
-
     out = Path(out)
+    earlier = _check_out(out)
     model = model if isinstance(model, Model) else load_model(model)
     say = progress or (lambda message: None)
     started = _dt.datetime.now(_dt.timezone.utc)
-    staging = _prepare(out)
-    try:
-        doc = _Document(staging)
-        runs = _runs(model, settings, say)
-        say("drawing scenarios and policies")
-        _section_scenarios(doc, model, runs)
-        for section in extra_sections:
-            say((section.__doc__ or section.__name__).strip().splitlines()[0].rstrip(".").lower())
-            section(doc, model, runs, settings)
-        say("drawing the diagram")
-        _section_diagrams(doc, model)
-        say("measuring calibration")
-        _section_calibration(doc, model, runs)
-        say("running validity tests")
-        _section_validity(doc, model, runs)
-        _section_reference(doc, model)
-        manifest = _manifest(model, settings, started)
-        _section_manifest(doc, manifest)
-        title = f"{runs['scenario_file'].title or model.name}: model report"
-        subtitle = f"Model {model.path.name}, sha256 {manifest['model_sha256'][:12]}; made {manifest['finished']}."
-        (staging / "report.html").write_text(_render(doc, title, subtitle), encoding="utf-8")
-        (staging / MARKER).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    with Staging(out) as staging:
+        try:
+            doc = _Document(staging.folder)
+            runs = _runs(model, settings, say)
+            say("drawing scenarios and policies")
+            _section_scenarios(doc, model, runs)
+            for section in extra_sections:
+                say((section.__doc__ or section.__name__).strip().splitlines()[0].rstrip(".").lower())
+                section(doc, model, runs, settings)
+            say("drawing the diagram")
+            _section_diagrams(doc, model)
+            say("measuring calibration")
+            _section_calibration(doc, model, runs)
+            say("running validity tests")
+            _section_validity(doc, model, runs)
+            _section_reference(doc, model)
+            manifest = _manifest(model, settings, started)
+            _section_manifest(doc, manifest)
+            title = f"{runs['scenario_file'].title or model.name}: model report"
+            subtitle = f"Model {model.path.name}, sha256 {manifest['model_sha256'][:12]}; made {manifest['finished']}."
+            (doc.folder / "report.html").write_text(_render(doc, title, subtitle), encoding="utf-8")
+            files = [p.as_posix() for p in staging.staged()] + [MARKER]
+            (doc.folder / MARKER).write_text(json.dumps({**manifest, "files": files}, indent=2), encoding="utf-8")
+        except OSError as exc:
+            target = staging.destination(exc.filename) if exc.filename else out
+            if target is None:
+                raise  # not an output: an input that cannot be read
+            raise cannot_write(target, exc) from exc
         say("publishing")
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        staging.publish(remove=earlier)
     return out / "report.html"
 
 
@@ -523,6 +577,11 @@ def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: 
 
     catalogue = load_catalogue(model)
     if not catalogue:
+        _skipped(
+            doc, "loops", "Feedback loops",
+            f"the model has no loop catalogue ({_missing(model, 'loops')}) naming the loops to follow "
+            "and switch off; 'pyloop loops' lists every loop of a run without one",
+        )
         return
     body = _p(
         "Loops That Matter (Schoenberg, Davidsen and Eberlein 2020; Schoenberg, Hayward and "
@@ -578,13 +637,22 @@ def section_loops(doc: _Document, model: Model, runs: dict[str, Any], settings: 
 
 def section_ledger(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
     """The money ledger: checks, who paid, money flow diagram, origin shares."""
-    from .ledger import audit_result, ledger_path, load_ledger
+    from .ledger import audit_result, load_ledger
     from .plots import ledger_figure
 
-    if not ledger_path(model.path).is_file():
+    if not declaration_path(model, "ledger").is_file():
+        _skipped(
+            doc, "ledger", "Who paid: the money ledger",
+            f"the model has no ledger declaration ({_missing(model, 'ledger')}) saying which "
+            "stocks hold money and who pays whom",
+        )
         return
     ledger = load_ledger(model)
     if ledger.questions is None:
+        _skipped(
+            doc, "ledger", "Who paid: the money ledger",
+            f"{ledger.where()} names no payment to trace (no [questions] table)",
+        )
         return
     body = _p(
         "Every cash stock is a pool whose money is labelled by where it entered the ring; "
@@ -619,9 +687,14 @@ def section_ledger(doc: _Document, model: Model, runs: dict[str, Any], settings:
 def section_sensitivity(doc: _Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
     """Monte Carlo fan charts, sensitivity indices and the scenario-discovery box."""
     from .sensitivity import sensitivity_study
-    from .uncertainty import uncertainty_path
 
-    if not uncertainty_path(model.path).is_file():
+    if not declaration_path(model, "uncertainty").is_file():
+        _skipped(
+            doc, "sensitivity", "Uncertainty and sensitivity",
+            f"the model has no uncertainty file ({_missing(model, 'uncertainty')}) saying which "
+            "constants are uncertain and which outcomes to measure; 'pyloop sensitivity' samples "
+            "the constants' declared ranges without one",
+        )
         return
     scenarios = [s for s in ("baseline", "music_stops") if s in runs["names"]] or [None]
     folder = doc.folder / "sensitivity"
@@ -666,9 +739,9 @@ def summary_numbers(runs: dict[str, Any]) -> dict[str, Any]:
     if "music_stops" in analyses:
         numbers["collapse_reinforcing_share"] = _reinforcing_share(analyses["music_stops"], 2027.5, 2030.0)
     for result in runs["scenarios"]:
-        hits = result.frame.index[result.frame["Contract Cancellations"].to_numpy() > 0] if (
-            "Contract Cancellations" in result.frame.columns
-        ) else []
+        if "Contract Cancellations" not in result.frame.columns:
+            continue
+        hits = result.frame.index[result.frame["Contract Cancellations"].to_numpy() > 0]
         numbers.setdefault("first_cancellation", {})[result.name] = float(hits[0]) if len(hits) else None
     sensitivity = runs.get("sensitivity")
     if sensitivity:

@@ -4,12 +4,20 @@ A run applies, in order, the constants of a scenario (with its ``extends``
 chain resolved), of a policy, and explicit ``params``; later values win.
 Every constant is checked against the model before anything runs: the name
 must be a constant of the model, the value a number inside the constant's
-declared range. After the run every value must be finite.
+declared range; and the run's time settings are checked against
+:mod:`pyloop.limits`. After the run every value must be finite.
+
+A run's name says what it ran: ``"<scenario>"`` (or the model's name), then
+``"+<policy>"``, then ``"+<Constant>=<value>"`` for every constant set through
+``params`` (see :func:`run_name`), so two different runs never share a name
+(nor a CSV file on the command line).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParameterError, PyloopError, SimulationError, suggest
+from .limits import check_time_settings
 from .model import Model, load_model
 from .scenarios import ScenarioFile, check_value, load_scenarios
 
@@ -28,7 +37,9 @@ __all__ = [
     "key_variables",
     "run",
     "run_many",
+    "run_name",
     "summary",
+    "variable_columns",
 ]
 
 #: Time settings a scenario or ``params`` may set, mapped to
@@ -38,6 +49,10 @@ _TIME_KEYWORDS = {"FINAL TIME": "final_time", "TIME STEP": "time_step", "SAVEPER
 #: Most key variables taken from a model's stocks when none are declared.
 MAX_KEY_VARIABLES = 9
 
+#: Longest run name in bytes; a longer one ends in a hash of the full name
+#: instead (a CSV file name must stay under the usual limit of 255 bytes).
+MAX_NAME_BYTES = 200
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -45,7 +60,9 @@ class RunResult:
 
     Attributes:
         name: run name: ``"<scenario>"``, ``"<scenario>+<policy>"``, or the
-            model's name (with ``"+<policy>"``) when no scenario was given.
+            model's name (with ``"+<policy>"``) when no scenario was given;
+            then ``"+<Constant>=<value>"`` for each constant set through
+            ``params`` (see :func:`run_name`).
         model: the model's name.
         scenario: scenario name, or ``None``.
         policy: policy name, or ``None``.
@@ -109,19 +126,159 @@ def _validate(model: Model, values: Mapping[str, Any], owner: str) -> dict[str, 
     return out
 
 
-def _check_finite(frame: pd.DataFrame, run_name: str) -> None:
-    """Raise :class:`SimulationError` at the first NaN or infinite value."""
+def run_name(
+    base: str, policy: str | None = None, constants: Mapping[str, float] | None = None
+) -> str:
+    """The name of a run: ``base``, ``"+<policy>"``, then ``"+<Constant>=<value>"``
+    for every constant set, sorted by name.
+
+    Names and values are written so the name is also a safe file name:
+    runs of characters other than letters, digits, ``.``, ``_`` and ``-``
+    become ``_``; a value is written in its shortest exact form
+    (``2``, ``0.125``, ``1e-09``). The same constants always give the same
+    name, whatever their order. A name longer than :data:`MAX_NAME_BYTES`
+    bytes is cut and ends in a hash of the full name.
+
+    Example: ``run_name("baseline", None, {"Construction Time": 2.0})`` is
+    ``"baseline+Construction_Time=2"``.
+    """
+    parts = [base] + ([policy] if policy else [])
+    for key in sorted(constants or {}):
+        safe = re.sub(r"[^\w.-]+", "_", key).strip("_") or "_"
+        parts.append(f"{safe}={_shortest(constants[key])}")
+    name = "+".join(parts)
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    cut = name.encode()[: MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore")
+    return f"{cut}+{digest}"
+
+
+def _shortest(value: float) -> str:
+    """A number in its shortest exact form, without ``+`` (``2``, ``1e16``)."""
+    text = repr(float(value))
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text.replace("e+", "e")
+
+
+def _non_finite_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's values and the mask of its non-finite ones."""
     values = frame.to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(values)
+    return values, ~np.isfinite(values)
+
+
+def _first_step(
+    model: Model, frame: pd.DataFrame, row: int, params: Mapping[str, float], timing: Mapping[str, Any]
+) -> tuple[float, dict[str, float]] | None:
+    """Time and non-finite values of every variable at the first time step at
+    which any variable is non-finite, or None when that cannot be found.
+
+    ``row`` is the first saved row with a non-finite value; the run is
+    repeated up to it, with every variable saved at each time step after
+    the saved row before it (the model is deterministic, so it goes
+    non-finite at the same step).
+    """
+    step = timing["time_step"] if timing["time_step"] is not None else model.time.time_step
+    start = model.time.initial_time
+    bad_time = float(frame.index[row])
+    if row == 0:
+        times = [bad_time]
+    else:
+        before = float(frame.index[row - 1])
+        times = [before + k * step for k in range(1, int(round((bad_time - before) / step)) + 1)]
+    try:
+        fine = model.simulate(
+            params,
+            final_time=max(times[-1], start + step),
+            time_step=step,
+            saveper=step,
+            return_timestamps=times,
+        )
+    except PyloopError:
+        return None
+    values, bad = _non_finite_rows(fine)
+    if not bad.any():
+        return None
+    first = int(np.argmax(bad.any(axis=1)))
+    return float(fine.index[first]), {
+        c: float(v) for c, v, b in zip(fine.columns, values[first], bad[first]) if b
+    }
+
+
+def _check_finite(
+    model: Model,
+    frame: pd.DataFrame,
+    run_name: str,
+    params: Mapping[str, float],
+    timing: Mapping[str, Any],
+) -> None:
+    """Raise :class:`SimulationError` naming the variable that became NaN or
+    infinite first.
+
+    "First" means the earliest time step at which any variable is
+    non-finite (the saved rows only bound it, so the run is repeated at
+    every step near it, see :func:`_first_step`) and, of the variables
+    non-finite then, the one PySD computes first
+    (:meth:`Model.evaluation_order`): the cause rather than the variables
+    computed from it.
+    """
+    values, bad = _non_finite_rows(frame)
     if not bad.any():
         return
     row = int(np.argmax(bad.any(axis=1)))
-    col = int(np.argmax(bad[row]))
-    value = values[row, col]
+    found = _first_step(model, frame, row, params, timing)
+    if found is None:  # fall back on the saved row
+        found = float(frame.index[row]), {
+            c: float(v) for c, v, b in zip(frame.columns, values[row], bad[row]) if b
+        }
+    time, culprits = found
+    order = model.evaluation_order(initial=time <= model.time.initial_time)
+    rank = {name: i for i, name in enumerate(order)}
+    column = min(culprits, key=lambda c: rank.get(c.split("[", 1)[0], len(rank)))
+    value = culprits[column]
     what = "NaN" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
+    others = len(culprits) - 1
     raise SimulationError(
-        f"run '{run_name}': '{frame.columns[col]}' became {what} at time "
-        f"{frame.index[row]:g}; look for a division by zero or runaway growth there"
+        f"run '{run_name}': '{column}' became {what} at time {time:g}"
+        + (f", the first of {others + 1} variables non-finite then" if others else "")
+        + "; look for a division by zero or runaway growth there"
+    )
+
+
+def _split_timing(
+    constants: Mapping[str, float], final_time: float | None = None, time_step: float | None = None
+) -> tuple[dict[str, float], dict[str, float | None]]:
+    """Split a run's constants into plain constants and :meth:`Model.simulate`
+    time keywords (``None``: the model's own); explicit arguments win."""
+    timing = {"final_time": final_time, "time_step": time_step, "saveper": None}
+    plain: dict[str, float] = {}
+    for key, value in constants.items():
+        if key in _TIME_KEYWORDS:
+            kw = _TIME_KEYWORDS[key]
+            if timing[kw] is None:
+                timing[kw] = value
+        else:
+            plain[key] = value
+    if timing["time_step"] is not None and timing["saveper"] is None:
+        timing["saveper"] = timing["time_step"]
+    return plain, timing
+
+
+def _check_clock(
+    model: Model, timing: Mapping[str, float | None], columns: Sequence[str] | None, name: str
+) -> None:
+    """Check a run's time settings before it starts (see
+    :func:`pyloop.limits.check_time_settings`)."""
+    t = model.time
+    chosen = {k: v for k, v in timing.items() if v is not None}
+    check_time_settings(
+        t.initial_time,
+        chosen.get("final_time", t.final_time),
+        chosen.get("time_step", t.time_step),
+        chosen.get("saveper", t.saveper),
+        len(columns) if columns is not None else len(model.variables),
+        f"run '{name}'",
     )
 
 
@@ -153,16 +310,21 @@ def run(
         final_time: end time in model time units; default the model's.
         time_step: integration step in model time units (also sets the
             output interval); default the model's.
-        name: run name; default built from scenario and policy.
+        name: run name; default built from scenario, policy, ``params``,
+            ``final_time`` and ``time_step`` by :func:`run_name`.
 
     Returns:
         A :class:`RunResult`.
 
     Raises:
         ScenarioError: unknown scenario or policy (with a suggestion).
-        ParameterError: unknown constant (with a suggestion), wrong type, or
-            a value outside the constant's declared range.
-        SimulationError: the run failed or produced NaN or infinity.
+        ParameterError: unknown constant (with a suggestion), wrong type, a
+            value that is not finite or lies outside the constant's declared
+            range, or time settings no run can have
+            (:func:`pyloop.limits.check_time_settings`).
+        SimulationError: the run failed, produced NaN or infinity (the
+            message names the variable that did so first), or would take
+            too many steps or too much memory.
     """
     model = _as_model(model)
     if scenarios is None and (scenario is not None or policy is not None):
@@ -174,27 +336,21 @@ def run(
     if policy is not None:
         pol = scenarios.policy(policy)
         constants.update(_validate(model, pol.constants, f"policy '{policy}'"))
-    if params:
-        constants.update(_validate(model, params, "params"))
+    explicit = _validate(model, params, "params") if params else {}
+    constants.update(explicit)
     if name is None:
-        name = scenario or model.name
-        if policy is not None:
-            name = f"{name}+{policy}"
+        named = dict(explicit)
+        for key, value in (("FINAL TIME", final_time), ("TIME STEP", time_step)):
+            if value is not None:
+                named[key] = value
+        name = run_name(scenario or model.name, policy, named)
 
-    timing = {"final_time": final_time, "time_step": time_step, "saveper": None}
-    plain: dict[str, float] = {}
-    for key, value in constants.items():
-        if key in _TIME_KEYWORDS:
-            kw = _TIME_KEYWORDS[key]
-            if timing[kw] is None:
-                timing[kw] = value
-        else:
-            plain[key] = value
-    if timing["time_step"] is not None and timing["saveper"] is None:
-        timing["saveper"] = timing["time_step"]
-
+    plain, timing = _split_timing(constants, final_time, time_step)
+    if return_columns is not None:
+        return_columns = list(return_columns)
+    _check_clock(model, timing, return_columns, name)
     frame = model.simulate(plain, return_columns=return_columns, **timing)
-    _check_finite(frame, name)
+    _check_finite(model, frame, name, plain, timing)
     units = {c: _units(model, c) for c in frame.columns}
     return RunResult(
         name=name,
@@ -255,15 +411,21 @@ def run_many(
     """
     model = _as_model(model)
     names = list(dict.fromkeys(names))
+    if return_columns is not None:
+        return_columns = list(return_columns)
     if scenarios is None:
         scenarios = load_scenarios(model)
     for n in names:
         if n is not None:
             scenarios.scenario(n)
-    if policy is not None:
-        scenarios.policy(policy)
-    if params:
-        _validate(model, params, "params")
+    fixed = _validate(model, scenarios.policy(policy).constants, f"policy '{policy}'") if policy else {}
+    explicit = _validate(model, params, "params") if params else {}
+    for n in names:  # every run's constants and clock, before the first run
+        constants = _validate(model, scenarios.resolve(n), f"scenario '{n}'") if n is not None else {}
+        constants.update(fixed)
+        constants.update(explicit)
+        _, timing = _split_timing(constants)
+        _check_clock(model, timing, return_columns, run_name(n or model.name, policy, explicit))
     return [
         run(model, n, policy, params, scenarios=scenarios, return_columns=return_columns)
         for n in _progress(names, progress)
@@ -297,9 +459,26 @@ def key_variables(
     return list(model.stocks[:limit])
 
 
+def variable_columns(columns: Iterable[str], variable: str) -> list[str]:
+    """The result columns holding a variable.
+
+    A plain variable has one column named after it; a subscripted one has a
+    column per element, named as PySD names them: ``"Stock A[One]"``, or
+    ``"Stock A[One,X]"`` for two subscripts.
+
+    Returns:
+        The column names in order; empty when the variable has none.
+    """
+    columns = list(columns)
+    if variable in columns:
+        return [variable]
+    prefix = variable + "["
+    return [c for c in columns if c.startswith(prefix)]
+
+
 def _check_variables(results: Sequence[RunResult], variables: Sequence[str]) -> None:
     for r in results:
-        missing = [v for v in variables if v not in r.frame.columns]
+        missing = [v for v in variables if not variable_columns(r.frame.columns, v)]
         if missing:
             raise PyloopError(
                 f"run '{r.name}' has no column '{missing[0]}'"
@@ -307,17 +486,40 @@ def _check_variables(results: Sequence[RunResult], variables: Sequence[str]) -> 
             )
 
 
+def _check_unique(results: Sequence[RunResult], what: str) -> None:
+    """Refuse two runs with the same name: one would hide the other."""
+    seen: set[str] = set()
+    for r in results:
+        if r.name in seen:
+            raise PyloopError(
+                f"{what} got two runs named '{r.name}'; give one of them another name "
+                "(run(..., name=...)) or leave the duplicate out"
+            )
+        seen.add(r.name)
+
+
 def compare(results: Sequence[RunResult], variables: Sequence[str]) -> pd.DataFrame:
     """Side-by-side values of some variables across runs.
+
+    Runs are told apart by name; two runs with the same name are refused
+    (runs that set different constants have different names, see
+    :func:`run_name`).
 
     Returns:
         DataFrame indexed by time (union of all runs' times, model time
         units) with MultiIndex columns ``(run, variable)``.
+
+    Raises:
+        PyloopError: two runs share a name, or a run lacks a variable.
     """
     variables = list(variables)
+    _check_unique(results, "compare")
     _check_variables(results, variables)
     frame = pd.concat(
-        {r.name: r.frame[variables] for r in results}, axis=1, names=["run", "variable"]
+        {r.name: r.frame[[c for v in variables for c in variable_columns(r.frame.columns, v)]]
+         for r in results},
+        axis=1,
+        names=["run", "variable"],
     )
     frame.index.name = "time"
     return frame
@@ -328,13 +530,20 @@ def summary(results: Sequence[RunResult], variables: Sequence[str]) -> pd.DataFr
 
     Returns:
         DataFrame indexed by ``(run, variable)`` with columns ``start``,
-        ``min``, ``max``, ``final`` (in the variable's units) and ``units``.
+        ``min``, ``max``, ``final`` (in the variable's units) and ``units``;
+        a subscripted variable has a row per element (see
+        :func:`variable_columns`).
+
+    Raises:
+        PyloopError: two runs share a name (see :func:`compare`), or a run
+            lacks a variable.
     """
     variables = list(variables)
+    _check_unique(results, "summary")
     _check_variables(results, variables)
     rows = []
     for r in results:
-        for v in variables:
+        for v in (c for name in variables for c in variable_columns(r.frame.columns, name)):
             s = r.frame[v]
             rows.append(
                 {

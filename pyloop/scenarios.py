@@ -29,6 +29,7 @@ and lies in its declared range is checked by :mod:`pyloop.runner`.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .datafile import read_toml
+from .declarations import declaration_path
 from .errors import ParameterError, ScenarioError, suggest
 
 __all__ = [
@@ -168,7 +170,7 @@ def scenario_path(model_path: str | os.PathLike[str]) -> Path:
 
 
 def check_value(value: Any, constant: str, owner: str) -> float:
-    """Return ``value`` if it is a real number (int or float, not bool).
+    """Return ``value`` if it is a finite real number (int or float, not bool).
 
     Args:
         value: the value read from a file or passed by a caller.
@@ -176,12 +178,23 @@ def check_value(value: Any, constant: str, owner: str) -> float:
         owner: who sets it, e.g. ``"scenario 'music_stops'"``.
 
     Raises:
-        ParameterError: any other type, naming constant, owner and type.
+        ParameterError: any other type, naming constant, owner and type; or
+            NaN or an infinity (which would pass every range check and
+            spoil the run), naming constant, owner and value.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ParameterError(
             f"constant '{constant}' in {owner} must be a number, "
             f"not {type(value).__name__} ({value!r})"
+        )
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        shown = f"a {value.bit_length()}-bit integer" if isinstance(value, int) else repr(value)
+        raise ParameterError(
+            f"constant '{constant}' in {owner} must be a finite number, not {shown}"
         )
     return value
 
@@ -302,11 +315,11 @@ def _check_extends(scenarios: Mapping[str, Scenario], file: str) -> None:
 def load_scenarios(model: Any) -> ScenarioFile:
     """Scenario file of a model (a :class:`~pyloop.model.Model` or a path).
 
-    Returns an empty :class:`ScenarioFile` (``path=None``) when the model has
-    no scenario file.
+    The file is the one named when the model was loaded (``--scenarios``),
+    else ``X.scenarios.toml`` beside it. Returns an empty
+    :class:`ScenarioFile` (``path=None``) when the model has no scenario file.
     """
-    source = Path(getattr(model, "path", model))
-    path = scenario_path(source)
+    path = declaration_path(model, "scenarios")
     if not path.is_file():
         return ScenarioFile(path=None)
     return read_scenario_file(path)

@@ -25,6 +25,7 @@ import pandas as pd
 from .discovery import PrimBox, music_stops_before
 from .ensemble import EnsembleResult, morris_indices, percentile_bands, run_ensemble, sobol_indices
 from .errors import PyloopError
+from .files import write_file, write_files
 from .model import Model
 
 __all__ = ["SensitivityStudy", "sensitivity_study"]
@@ -68,7 +69,9 @@ def sensitivity_study(
             stops before this time.
         **ensemble_options: passed to :func:`~pyloop.ensemble.run_ensemble`
             (``executor``, ``workers``, ``dask_address``, ``resume``,
-            ``progress``, ``batch_size``).
+            ``overwrite``, ``progress``, ``batch_size``).
+
+    Every table and figure is written all-or-nothing (:mod:`pyloop.files`).
     """
     from .plots import fan_chart_figure, morris_figure, prim_figure, save_figure, sobol_figure
 
@@ -93,28 +96,30 @@ def sensitivity_study(
             table = None
         if table is not None:
             study.indices[label] = table
-            table.to_csv(folder / f"{method}.csv")
+            write_file(folder / f"{method}.csv", table.to_csv)
             draw = sobol_figure if method == "sobol" else morris_figure
             fig = draw(table, title=f"{model.name} ({label}): {method} indices, {len(result.samples)} runs")
             path = out / f"{label}_{method}.png"
-            save_figure(fig, path)
+            write_file(path, lambda target: save_figure(fig, target))
             study.files += [folder / f"{method}.csv", path]
         if method == "mc":
             for variable in result.series:
                 path = folder / f"bands_{variable.replace(' ', '_')}.csv"
-                percentile_bands(result, variable).to_csv(path)
+                write_file(path, percentile_bands(result, variable).to_csv)
                 study.files.append(path)
             if MUSIC_STOPS in result.outcomes.columns:
                 stops = result.outcomes[MUSIC_STOPS] < before
                 if stops.any() and not stops.all():
                     box = music_stops_before(result, before)
                     study.boxes[label] = box
-                    box.limits.to_csv(folder / "prim_box.csv")
-                    box.trajectory.to_csv(folder / "prim_trajectory.csv", index_label="peel")
+                    write_files(folder, {
+                        "prim_box.csv": box.limits.to_csv,
+                        "prim_trajectory.csv": lambda target: box.trajectory.to_csv(target, index_label="peel"),
+                    })
                     fig = prim_figure(box, title=f"{model.name} ({label}): {box.condition}, "
                                       f"{stops.mean():.0%} of {len(stops)} runs")
                     path = out / f"{label}_prim.png"
-                    save_figure(fig, path)
+                    write_file(path, lambda target: save_figure(fig, target))
                     study.files += [folder / "prim_box.csv", folder / "prim_trajectory.csv", path]
     complete = {k: r for k, r in study.results.items() if len(r.outcomes) == len(r.samples)}
     if method == "mc" and complete:
@@ -128,7 +133,7 @@ def sensitivity_study(
             fig = fan_chart_figure(panels, title=f"{model.name}: 5-25-50-75-95 % bands, "
                                    f"{len(first.samples)} runs per scenario")
             path = out / "fan_chart.png"
-            save_figure(fig, path)
+            write_file(path, lambda target: save_figure(fig, target))
             study.files.append(path)
     return study
 

@@ -153,19 +153,24 @@ class Structure:
 
 
 def causal_structure(model: Model) -> Structure:
-    """The causal structure of a loaded model.
+    """The causal structure of a loaded model, its SMOOTH, DELAY and TREND
+    functions written out as stocks (:mod:`pyloop.loops.builtins`).
 
     Raises:
         PyloopError: the model has subscripted (arrayed) variables, which
-            the loop analysis does not support.
+            the loop analysis does not support, or a SMOOTH N or DELAY N
+            whose order is not a number.
         ModelFileError: the model file cannot be parsed again.
     """
+    from .loops.builtins import expand_builtins
+
     arrayed = [v.name for v in model.variables if v.subscripts]
     if arrayed:
         raise PyloopError(
             f"model '{model.name}' has subscripted variables ('{arrayed[0]}'); "
             "loop analysis supports scalar models only"
         )
+    model = expand_builtins(model)
     kinds = {v.name: v.kind for v in model.variables if v.kind != "control"}
     equations = model.equations
     links: dict[tuple[str, str], Link] = {}

@@ -56,7 +56,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .datafile import read_toml
+from .declarations import declaration_path
 from .errors import ParameterError, PyloopError, suggest
+from .limits import check_memory, check_time_settings
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -66,6 +68,9 @@ __all__ = [
     "Parameter",
     "UncertaintySpec",
     "read_uncertainty",
+    "check_ensemble_size",
+    "check_seed",
+    "run_count",
     "sample",
     "uncertainty_path",
 ]
@@ -75,6 +80,9 @@ DISTRIBUTIONS = ("uniform", "triangular", "normal")
 
 #: Sampling methods.
 METHODS = ("mc", "sobol", "morris")
+
+#: Largest seed: numpy's legacy generator and SALib take seeds below 2**32.
+MAX_SEED = 2**32 - 1
 
 #: Statistics that turn one run's time series into a scalar outcome.
 #: ``first_time_above``: first saved time the variable exceeds ``threshold``;
@@ -392,7 +400,8 @@ def read_uncertainty(
 
     Args:
         model: a :class:`~pyloop.model.Model`.
-        path: the TOML file; default ``X.uncertainty.toml`` beside the model,
+        path: the TOML file; default the one named when the model was
+            loaded (``--uncertainty``), else ``X.uncertainty.toml`` beside it,
             or the defaults (every constant with a finite range, final value
             of every stock) when there is none.
         outcome_sets: names of ``[outcome_sets.<set>]`` tables whose outcomes
@@ -407,7 +416,7 @@ def read_uncertainty(
     """
     outcome_sets = tuple(dict.fromkeys(outcome_sets))
     if path is None:
-        path = uncertainty_path(model.path)
+        path = declaration_path(model, "uncertainty")
         if not path.is_file():
             if outcome_sets:
                 raise PyloopError(
@@ -474,15 +483,18 @@ def sample(spec: UncertaintySpec, method: str, n: int, seed: int) -> np.ndarray:
         :meth:`UncertaintySpec.transform`.
 
     Raises:
-        PyloopError: unknown method, ``n`` below 1, no parameters, or a
-            Sobol ``n`` that is not a power of two.
+        PyloopError: unknown method, ``n`` below 1, no parameters, a seed
+            outside 0 to :data:`MAX_SEED`, a Sobol ``n`` that is not a power
+            of two, or samples too large for memory
+            (:func:`check_ensemble_size`).
     """
     if method not in METHODS:
         raise PyloopError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise PyloopError(f"the number of samples must be a positive whole number, not {n!r}")
+    _check_count(n)
     if not spec.parameters:
         raise PyloopError("no uncertain parameters to sample")
+    seed = check_seed(seed)
+    _check_samples_memory(spec, method, n)
     d = len(spec.parameters)
     if method == "mc":
         return np.random.default_rng(seed).random((int(n), d))
@@ -504,6 +516,86 @@ def sample(spec: UncertaintySpec, method: str, n: int, seed: int) -> np.ndarray:
         from SALib.sample import morris
 
         return morris.sample(spec.problem(), int(n), num_levels=4, seed=seed)
+
+
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` as an int if it is a whole number from 0 to :data:`MAX_SEED`.
+
+    Raises:
+        PyloopError: any other value.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise PyloopError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
+    return int(seed)
+
+
+def _check_count(n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise PyloopError(f"the number of samples must be a positive whole number, not {n!r}")
+
+
+def run_count(method: str, n: int, parameters: int) -> int:
+    """Runs of an ensemble of ``n`` base samples of ``parameters`` constants
+    (see :func:`sample`)."""
+    if method == "sobol":
+        return n * (parameters + 2)
+    if method == "morris":
+        return n * (parameters + 1)
+    return n
+
+
+#: Copies of the samples an ensemble holds: unit samples, their values, and
+#: the samples table of its result.
+_SAMPLE_COPIES = 3
+
+
+def _check_samples_memory(
+    spec: UncertaintySpec, method: str, n: int, per_run: int = 0, kept: str = ""
+) -> None:
+    """Raise when ``n`` samples, at ``per_run`` bytes per run besides the
+    samples themselves, would not fit in memory (``kept``: what else is kept,
+    for the message)."""
+    runs = run_count(method, int(n), len(spec.parameters))
+    nbytes = runs * (8 * _SAMPLE_COPIES * len(spec.parameters) + per_run)
+    check_memory(
+        nbytes,
+        f"{runs:,} runs of {len(spec.parameters)} parameters{kept}",
+        f"choose fewer samples (--samples; {method} with {n:,} base samples makes {runs:,} runs)",
+        error=PyloopError,
+    )
+
+
+def check_ensemble_size(model: Any, spec: UncertaintySpec, method: str, n: int, kept_times: int) -> None:
+    """Check, before an ensemble starts, that it fits in memory.
+
+    Every run's clock must pass :func:`pyloop.limits.check_time_settings`;
+    the samples (runs x parameters, held a few times over), the outcomes
+    and the kept series (runs x band variables x ``kept_times``) must fit in
+    :func:`pyloop.limits.memory_budget`.
+
+    Args:
+        model: the loaded :class:`~pyloop.model.Model`.
+        spec: the ensemble's parameters, outcomes and bands.
+        method: one of :data:`METHODS`.
+        n: base number of samples.
+        kept_times: saved times kept per band variable and run.
+
+    Raises:
+        PyloopError: the ensemble would not fit; the message suggests fewer
+            samples.
+        ParameterError, SimulationError: the model's time settings (see
+            :func:`pyloop.limits.check_time_settings`).
+    """
+    _check_count(n)
+    t = model.time
+    watched = {o.variable for o in spec.outcomes if o.variable} | set(spec.bands)
+    check_time_settings(
+        t.initial_time, t.final_time, t.time_step, t.saveper, len(watched), f"model '{model.name}'"
+    )
+    # the outcomes table and the kept series, each read back once after writing
+    per_run = 8 * 2 * (len(spec.outcomes) + len(spec.bands) * kept_times)
+    kept = f" keeping {len(spec.bands)} series of {kept_times} times" if spec.bands else ""
+    _check_samples_memory(spec, method, n, per_run, kept)
 
 
 def as_table(spec: UncertaintySpec) -> Mapping[str, Any]:

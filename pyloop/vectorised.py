@@ -94,7 +94,7 @@ class VectorEngine:
 
     def __init__(self, model: Model):
         self.model = model
-        py_file = model.cache_dir / (model.path.stem + ".py")
+        py_file = model.translation
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._engine = pysd.load(str(py_file))

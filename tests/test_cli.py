@@ -175,7 +175,10 @@ def test_set_overrides_constants_after_scenario_and_policy(tmp_path, capsys):
                      "--set", "Characteristic Time=40", "--set", "room temperature = 60"])
     assert code == 0
     assert "Every run with Characteristic Time = 40, Room Temperature = 60" in capsys.readouterr().out
-    csv = pd.read_csv(out / "warm_room+lid.csv", index_col="time")
+    assert [p.name for p in out.glob("*.csv")] == [
+        "warm_room+lid+Characteristic_Time=40+Room_Temperature=60.csv"
+    ]
+    csv = pd.read_csv(out / "warm_room+lid+Characteristic_Time=40+Room_Temperature=60.csv", index_col="time")
     direct = pyloop.run(COOLING, params={"Characteristic Time": 40, "Room Temperature": 60}).frame
     np.testing.assert_allclose(csv["Teacup Temperature"], direct["Teacup Temperature"], rtol=1e-12)
     assert csv["Teacup Temperature"].iloc[-1] != pytest.approx(

@@ -300,7 +300,7 @@ def test_missing_declaration_names_the_file(tmp_path):
         ),
         ("ring = [", "ring = 3\nold = [", r"unknown key 'old' in \[sectors\]"),
         ('"Cloud Cash" = "Cloud"\n', "", r"ring firm 'Cloud' has no cash stock in \[cash\]"),
-        ("[flows]", "[flows", r"'tiny_ring.ledger.toml' is not valid TOML"),
+        ("[flows]", "[flows", r"cannot read ledger declaration 'tiny_ring.ledger.toml'"),
     ],
 )
 def test_malformed_declarations_are_named(tmp_path, old, new, message):

@@ -296,9 +296,9 @@ def test_dominance_phases_take_the_smallest_set_and_merge_steps():
 
 
 # ------------------------------------------------------------------ errors
-def test_smooth_is_refused_with_its_variable():
-    with pytest.raises(PyloopError, match=r"SMOOTH \(in 'Smoothed Level'\)"):
-        analyze_loops(MODELS / "smoothed.mdl")
+def test_unsupported_function_is_refused_with_its_variable():
+    with pytest.raises(PyloopError, match=r"SAMPLE IF TRUE \(in 'Sampled Level'\)"):
+        analyze_loops(MODELS / "sampled.mdl")
 
 
 def test_catalogue_errors(tmp_path, small):
@@ -343,10 +343,10 @@ def test_cli_writes_json_and_plot(tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    code = main(["loops", "--model", str(MODELS / "smoothed.mdl"), "--json", str(tmp_path / "x.json")])
+    code = main(["loops", "--model", str(MODELS / "sampled.mdl"), "--json", str(tmp_path / "x.json")])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "SMOOTH" in err
+    assert err.count("\n") == 1 and "SAMPLE IF TRUE" in err
     assert not (tmp_path / "x.json").exists()
     assert main(["loops", "--model", str(MODELS / "logistic.mdl"), "--scenario", "nope"]) == 2
 
@@ -361,10 +361,102 @@ def test_cli_prints_the_reinforcing_share_of_a_window(capsys):
     assert main(["loops", "--model", logistic, "--window", "0", "2",
                  "--set", "Initial Population=600"]) == 0
     out = capsys.readouterr().out
-    assert "Loops of run 'logistic', Initial Population = 600 (" in out
+    assert "Loops of run 'logistic+Initial_Population=600' (" in out
     assert "Reinforcing loops dominate 0% of the steps from 0 to 2" in out
     assert main(["loops", "--model", logistic, "--window", "3", "1"]) == 2
     assert "--window must start before it ends" in capsys.readouterr().err
     assert main(["loops", "--model", logistic, "--window", "40", "50"]) == 2
     err = capsys.readouterr()
     assert "lies outside the run (0 to 30)" in err.err and "Dominance" not in err.out
+
+
+@pytest.mark.parametrize("scenario", ["baseline", "music_stops"])
+def test_circular_loop_scores_match_simlin(circular_model, circular_run, scenario):
+    """Simlin's exhaustive mode finds no loops on this model (its discovery
+    gate; its discovery analysis is compared in the test below), so its link
+    scores are multiplied along pyloop's loops; a flow's link to its stock
+    passes through Simlin's net-flow node."""
+    from pyloop.simlin_engine import simlin_ident
+
+    result = circular_run(scenario)
+    analysis = score_run(circular_model, result, report=100_000)
+    assert len(analysis.loops) == analysis.total_loops
+    sm = simlin.load(circular_model.path)
+    overrides = {simlin_ident(k): float(v) for k, v in result.constants.items()}
+    with sm.simulate(overrides=overrides, enable_ltm=True) as sim:
+        sim.run_to_end()
+        raw = {(k.from_var, k.to_var): np.asarray(k.score) for k in sim.get_links() if k.score is not None}
+    names = {simlin_ident(v.name): v.name for v in circular_model.variables}
+    theirs = {(names.get(a), names.get(b)): s for (a, b), s in raw.items()}
+    for (a, b), s in raw.items():
+        if b.endswith("_net_flow") and (b, b[: -len("_net_flow")]) in raw:
+            theirs[(names.get(a), names.get(b[: -len("_net_flow")]))] = s * raw[(b, b[: -len("_net_flow")])]
+    products = {k.id: np.prod([theirs[lk] for lk in k.links], axis=0) for k in analysis.loops}
+    active = [k.id for k in analysis.loops if np.any(analysis.scores[k.id].to_numpy() != 0)]
+    assert active == [lid for lid, p in products.items() if np.any(p != 0)]
+    assert len(active) > 10
+    assert analysis.active_loops == len(active)
+    totals: dict[int, np.ndarray] = {}
+    for k in analysis.loops:
+        totals[k.partition] = totals.get(k.partition, 0) + np.abs(products[k.id])
+    for k in analysis.loops:
+        total = totals[k.partition]
+        relative = np.where(total > 0, products[k.id] / np.where(total > 0, total, 1.0), 0.0)
+        assert np.abs(analysis.relative[k.id].to_numpy() - relative).max() < 1e-9, k.id
+
+
+@pytest.fixture(scope="module")
+def exhaustive_model():
+    """The circular model loaded on its own, so that its list of every loop
+    (about 160,000) is freed with this module's tests."""
+    from circular import MODEL_PATH
+
+    return pyloop.load_model(MODEL_PATH)
+
+
+def simlin_full_analysis(path, constants):
+    """Simlin's own loop analysis of a model with ``constants`` set: every
+    loop that ever scores is enumerated (``enumeration_complete``), the
+    strongest are reported with their relative scores."""
+    import dataclasses
+
+    from pyloop.simlin_engine import simlin_ident
+
+    sm = simlin.load(path)
+    wanted = {simlin_ident(k): float(v) for k, v in constants.items()}
+    with sm.edit() as (current, patch):
+        for ident_, value in wanted.items():
+            if ident_ in current and current[ident_].equation.strip() != repr(value):
+                patch.upsert(dataclasses.replace(current[ident_], equation=repr(value)))
+    return sm.analyze()
+
+
+@pytest.mark.parametrize("scenario", ["baseline", "music_stops"])
+def test_full_loop_analysis_matches_simlins_own(exhaustive_model, scenario):
+    """Simlin enumerates every loop that can score on this model and reports
+    the strongest with their relative scores; pyloop, asked to enumerate
+    every loop, finds as many active loops and the same relative scores."""
+    from pyloop.loops.scores import loop_key
+    from pyloop.simlin_engine import simlin_ident
+
+    model = exhaustive_model
+    result = pyloop.run(model, scenario)
+    analysis = score_run(model, result, max_loops=200_000, report=400)
+    assert analysis.mode == "exhaustive"
+    theirs = simlin_full_analysis(model.path, result.constants)
+    assert theirs.analysis_error is None
+    assert theirs.enumeration_complete and not theirs.truncated
+    assert analysis.active_loops == theirs.universe_loops
+    assert analysis.active_loops < analysis.total_loops
+    names = {simlin_ident(v.name): v.name for v in model.variables}
+    mine = {loop_key(k.variables): k for k in analysis.loops}
+    assert len(theirs.loops) > 100
+    for loop in theirs.loops:
+        # Simlin routes a flow to its stock through a '<stock>_net_flow' node
+        variables = tuple(names[v] for v in loop.variables if v in names)
+        ours = mine.get(loop_key(variables))
+        assert ours is not None, loop.variables
+        relative = np.asarray(loop.behavior_time_series, dtype=float)
+        np.testing.assert_allclose(
+            analysis.relative[ours.id].to_numpy(), relative, rtol=0, atol=1e-9, err_msg=ours.id
+        )

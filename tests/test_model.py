@@ -32,7 +32,7 @@ def test_translation_is_cached_and_renewed_on_change(cooling_copy, monkeypatch, 
     monkeypatch.setenv("PYLOOP_CACHE_DIR", str(tmp_path / "cache"))
     first = pyloop.load_model(cooling_copy)
     assert first.translated
-    py_file = first.cache_dir / "cooling.py"
+    py_file = first.translation
     assert py_file.is_file()
     stamp = py_file.stat().st_mtime_ns
 
@@ -188,9 +188,10 @@ def test_failed_run_names_variable_and_time():
 def test_damaged_cache_entry_is_replaced(cooling_copy, monkeypatch, tmp_path):
     monkeypatch.setenv("PYLOOP_CACHE_DIR", str(tmp_path / "cache"))
     first = pyloop.load_model(cooling_copy)
-    (first.cache_dir / "cooling.py").unlink()
-    again = pyloop.load_model(cooling_copy)
-    assert again.translated and (again.cache_dir / "cooling.py").is_file()
+    first.translation.unlink()
+    with pytest.warns(UserWarning, match="'model.py' is missing; translating it again"):
+        again = pyloop.load_model(cooling_copy)
+    assert again.translated and again.translation.is_file()
 
 
 def test_unwritable_cache_is_reported(cooling_copy, monkeypatch, tmp_path):
@@ -251,3 +252,21 @@ def test_equations_skip_function_names(tmp_path):
     eq = pyloop.load_model(path).equations
     assert eq["Inflow"].references == ("Height", "Stock")
     assert dict(eq["Stock"].flows) == {"Inflow": 1, "Outflow": -1}
+
+
+def test_time_settings_that_read_time_are_evaluated_in_every_run(tmp_path):
+    """FINAL TIME, TIME STEP and SAVEPER that change with Time follow the run,
+    and an INITIAL TIME that reads Time starts each run where the first did."""
+    model_file = tmp_path / "clock.mdl"
+    model_file.write_text(
+        "{UTF-8}\nvar = Time\n~ Month\n~ The time.\n|\n"
+        "FINAL TIME = IF THEN ELSE(Time < 5, 10, 8)\n~ Month\n~ Ends at 8 once past 5.\n|\n"
+        "INITIAL TIME = IF THEN ELSE(Time < 3, 0, 0.2)\n~ Month\n~ Start.\n|\n"
+        "SAVEPER = TIME STEP\n~ Month\n~ Every step.\n|\n"
+        "TIME STEP = IF THEN ELSE(Time < 4, 1, 0.5)\n~ Month\n~ Halves after 4.\n|\n"
+    )
+    model = pyloop.load_model(model_file)
+    first = model.simulate()
+    times = [0.0, 1.0, 2.0, 3.0, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0]
+    assert list(first.index) == times
+    assert model.simulate().equals(first)

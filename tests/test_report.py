@@ -77,13 +77,13 @@ def test_interrupted_report_leaves_nothing(tmp_path):
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not out.exists()
-    staged = list(tmp_path.glob(".report.partial-*"))
-    assert len(staged) == 1  # the killed process's staging folder, not a report
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    staged = list(out.iterdir())
+    assert len(staged) == 1 and staged[0].name.startswith(".pyloop-staging-")  # not a report
     # the next report clears it and publishes a complete one
     build_report(out, MODEL_PATH, ReportSettings(scenarios=("baseline",), quick=True))
     assert (out / "report.html").is_file()
-    assert list(tmp_path.glob(".report.partial-*")) == []
+    assert list(out.glob(".pyloop-staging-*")) == []
 
 
 def test_an_earlier_report_is_replaced(tmp_path):
