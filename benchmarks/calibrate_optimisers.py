@@ -7,7 +7,7 @@ drawn from a run with 0.3 and 5, noise seed 7); the same payoff (weighted
 sum of squared standardised errors), the same seed and DE settings
 (``popsize``, ``tol``, ``maxiter``), and an L-BFGS-B polish at the end.
 
-- pyloop: ``pyloop.fitting.global_fit``: ``differential_evolution(vectorized=True)``,
+- pyloop: ``pyloop.fitting.calibrate.global_fit``: ``differential_evolution(vectorized=True)``,
   each generation one PySD run for the whole population;
 - SciPy plain: ``differential_evolution(vectorized=False, workers=1)``, one
   PySD run (``Model.simulate``, one loaded model) per evaluation.
@@ -35,8 +35,8 @@ SIR = ROOT / "tests" / "fixtures" / "test-models" / "SIR" / "SIR.mdl"
 
 def problem():
     import pyloop
-    from pyloop.fitting import FitParameter
-    from pyloop.observations import observations_from_arrays
+    from pyloop.fitting.calibrate import FitParameter
+    from pyloop.declarations.observations import observations_from_arrays
 
     model = pyloop.load_model(SIR)
     times = np.arange(4.0, 61.0, 4.0)
@@ -53,7 +53,7 @@ def plain_scipy(model, obs, params, settings):
     """SciPy's serial DE, one ``Model.simulate`` per evaluation."""
     from scipy.optimize import differential_evolution
 
-    from pyloop.fitting import payoff
+    from pyloop.fitting.calibrate import payoff
 
     names = [p.name for p in params]
     horizon = float(obs.time.max())
@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     os.environ.setdefault("PYLOOP_CACHE_DIR", str(Path(tempfile.gettempdir()) / "pyloop-bench-cache"))
-    from pyloop.fitting import CalibrationSettings, Evaluator, global_fit
+    from pyloop.fitting.calibrate import CalibrationSettings, Evaluator, global_fit
 
     model, obs, params = problem()
     settings = CalibrationSettings(seed=args.seed, popsize=args.popsize)

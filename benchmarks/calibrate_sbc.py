@@ -42,8 +42,8 @@ def main() -> None:
     from scipy import stats
 
     import pyloop
-    from pyloop.fitting import CalibrationSettings, FitParameter, calibrate
-    from pyloop.observations import observations_from_arrays
+    from pyloop.fitting.calibrate import CalibrationSettings, FitParameter, calibrate
+    from pyloop.declarations.observations import observations_from_arrays
 
     work = Path(tempfile.mkdtemp(prefix="pyloop-sbc-"))
     source = SIR.read_text().replace("TIME STEP  = 0.03125", "TIME STEP  = 0.25")

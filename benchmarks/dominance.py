@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pyloop
-from pyloop.loops import _structure_and_loops, run_modes, variable_dominance
+from pyloop.analysis.loops import _structure_and_loops, run_modes, variable_dominance
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "ai_circular_finance.mdl"
 KEY_VARIABLES = (

@@ -55,8 +55,8 @@ def main() -> None:
     import pysd
 
     import pyloop
-    from pyloop.executors import Task, evaluate, iter_processes
-    from pyloop.uncertainty import read_uncertainty, sample
+    from pyloop.sensitivity.executors import Task, evaluate, iter_processes
+    from pyloop.declarations.uncertainty import read_uncertainty, sample
 
     model = pyloop.load_model(MODEL)
     spec = read_uncertainty(model)

@@ -3,13 +3,13 @@
 In one process, alternating the methods, takes the median wall time of
 
 * ``run``: :func:`pyloop.run` of the baseline scenario (the reference);
-* ``checks``: :func:`pyloop.ledger.check_stocks` and
-  :func:`pyloop.ledger.check_ring` on that run;
-* ``tracing``: :func:`pyloop.ledger.trace_origins` of that run;
-* ``who paid``: :func:`pyloop.ledger.who_paid` for ten years, from the
+* ``checks``: :func:`pyloop.analysis.ledger.check_stocks` and
+  :func:`pyloop.analysis.ledger.check_ring` on that run;
+* ``tracing``: :func:`pyloop.analysis.ledger.trace_origins` of that run;
+* ``who paid``: :func:`pyloop.analysis.ledger.who_paid` for ten years, from the
   tracing;
-* ``matrices``: :func:`pyloop.ledger.transaction_matrix` and
-  :func:`pyloop.ledger.balance_sheet` at every saved time.
+* ``matrices``: :func:`pyloop.analysis.ledger.transaction_matrix` and
+  :func:`pyloop.analysis.ledger.balance_sheet` at every saved time.
 
 Goal: tracing a full baseline run costs less than the run itself.
 
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import pyloop
-from pyloop import ledger as lg
+import pyloop.analysis.ledger as lg
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "ai_circular_finance.mdl"

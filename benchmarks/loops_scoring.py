@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pyloop
-from pyloop.loops import _structure_and_loops, score_run
+from pyloop.analysis.loops import _structure_and_loops, score_run
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "ai_circular_finance.mdl"
 

@@ -41,7 +41,7 @@ def main() -> None:
         folder = Path(tmp)
         os.environ["PYLOOP_CACHE_DIR"] = str(folder / "cache")
         import pyloop
-        from pyloop.codecheck import check_translation
+        from pyloop.engine.codecheck import check_translation
 
         model = pyloop.load_model(MODEL)
         times = []

@@ -8,16 +8,16 @@ Typical use::
     table = pyloop.compare(results, ["AI Lab Cash"])
 """
 
-from .errors import (
+from pyloop.errors import (
     ModelFileError,
     ParameterError,
     PyloopError,
     ScenarioError,
     SimulationError,
 )
-from .model import Model, TimeSettings, Variable, load_model
-from .runner import RunResult, compare, key_variables, run, run_many, summary
-from .ledger import (
+from pyloop.engine.pysd_model import Model, TimeSettings, Variable, load_model
+from pyloop.runner import RunResult, compare, key_variables, run, run_many, summary
+from pyloop.analysis.ledger import (
     Ledger,
     LedgerError,
     StockFlowError,
@@ -29,8 +29,8 @@ from .ledger import (
     transaction_matrix,
     who_paid,
 )
-from .structure import Link, Loop, Structure, causal_structure, find_loops
-from .loops import (
+from pyloop.analysis.structure import Link, Loop, Structure, causal_structure, find_loops
+from pyloop.analysis.loops import (
     LoopAnalysis,
     LoopGroup,
     ModePhase,
@@ -46,8 +46,8 @@ from .loops import (
     score_run,
     variable_dominance,
 )
-from .discovery import PrimBox, discover, music_stops_before
-from .ensemble import (
+from pyloop.sensitivity.discovery import PrimBox, discover, music_stops_before
+from pyloop.sensitivity.ensemble import (
     EnsembleResult,
     load_ensemble,
     morris_indices,
@@ -55,8 +55,8 @@ from .ensemble import (
     run_ensemble,
     sobol_indices,
 )
-from .uncertainty import UncertaintySpec, read_uncertainty
-from .scenarios import (
+from pyloop.declarations.uncertainty import UncertaintySpec, read_uncertainty
+from pyloop.declarations.scenarios import (
     Policy,
     Scenario,
     ScenarioFile,

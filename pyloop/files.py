@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from .errors import PyloopError
+from pyloop.errors import PyloopError
 
 __all__ = [
     "STAGING_PREFIX",

@@ -5,7 +5,7 @@ chain resolved), of a policy, and explicit ``params``; later values win.
 Every constant is checked against the model before anything runs: the name
 must be a constant of the model, the value a number inside the constant's
 declared range; and the run's time settings are checked against
-:mod:`pyloop.limits`. After the run every value must be finite.
+:mod:`pyloop.engine.limits`. After the run every value must be finite.
 
 A run's name says what it ran: ``"<scenario>"`` (or the model's name), then
 ``"+<policy>"``, then ``"+<Constant>=<value>"`` for every constant set through
@@ -26,10 +26,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError, PyloopError, SimulationError, suggest
-from .limits import check_time_settings
-from .model import Model, load_model
-from .scenarios import ScenarioFile, check_value, load_scenarios
+from pyloop.errors import ParameterError, PyloopError, SimulationError, suggest
+from pyloop.engine.limits import check_time_settings
+from pyloop.engine.pysd_model import Model, load_model
+from pyloop.declarations.scenarios import ScenarioFile, check_value, load_scenarios
 
 __all__ = [
     "RunResult",
@@ -269,7 +269,7 @@ def _check_clock(
     model: Model, timing: Mapping[str, float | None], columns: Sequence[str] | None, name: str
 ) -> None:
     """Check a run's time settings before it starts (see
-    :func:`pyloop.limits.check_time_settings`)."""
+    :func:`pyloop.engine.limits.check_time_settings`)."""
     t = model.time
     chosen = {k: v for k, v in timing.items() if v is not None}
     check_time_settings(
@@ -321,7 +321,7 @@ def run(
         ParameterError: unknown constant (with a suggestion), wrong type, a
             value that is not finite or lies outside the constant's declared
             range, or time settings no run can have
-            (:func:`pyloop.limits.check_time_settings`).
+            (:func:`pyloop.engine.limits.check_time_settings`).
         SimulationError: the run failed, produced NaN or infinity (the
             message names the variable that did so first), or would take
             too many steps or too much memory.

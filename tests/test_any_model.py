@@ -13,9 +13,9 @@ import pytest
 import pyloop
 from circular import MODEL_PATH
 from conftest import FIXTURES, MODELS, TESTS
-from pyloop.check import check_model
+from pyloop.validation.quality import check_model
 from pyloop.cli import main
-from pyloop.declarations import KINDS, declaration_path
+from pyloop.declarations.paths import KINDS, declaration_path
 from pyloop.errors import PyloopError
 from pyloop.runner import variable_columns
 

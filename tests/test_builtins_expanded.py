@@ -17,9 +17,9 @@ import pytest
 
 import pyloop
 from pyloop.errors import PyloopError
-from pyloop.loops import Evaluator, analyze_loops, score_run
-from pyloop.model import reference_name
-from pyloop.structure import causal_structure
+from pyloop.analysis.loops import Evaluator, analyze_loops, score_run
+from pyloop.engine.pysd_model import reference_name
+from pyloop.analysis.structure import causal_structure
 
 from conftest import MODELS, TESTS
 

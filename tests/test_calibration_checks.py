@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from circular import MODEL_PATH
-from pyloop.calibration import Check, calibration_path, measure_checks, read_checks
+from pyloop.validation.calibration import Check, calibration_path, measure_checks, read_checks
 from pyloop.errors import PyloopError, ScenarioError
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import pyloop
 from circular import CALIBRATION_CSV, MODEL_PATH, NON_NEGATIVE_STOCKS
-from pyloop.calibration import calibration_path, read_extremes
+from pyloop.validation.calibration import calibration_path, read_extremes
 
 simlin = pytest.importorskip("simlin")
 

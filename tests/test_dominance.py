@@ -11,8 +11,8 @@ import pytest
 import pyloop
 from pyloop.cli import main
 from pyloop.errors import PyloopError
-from pyloop.loops import analyze_loops, analyze_variable, score_run, variable_dominance
-from pyloop.structure import causal_structure
+from pyloop.analysis.loops import analyze_loops, analyze_variable, score_run, variable_dominance
+from pyloop.analysis.structure import causal_structure
 
 from conftest import MODELS
 

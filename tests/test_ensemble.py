@@ -12,8 +12,8 @@ import pytest
 
 import pyloop
 from pyloop.cli import main
-from pyloop.discovery import discover
-from pyloop.ensemble import (
+from pyloop.sensitivity.discovery import discover
+from pyloop.sensitivity.ensemble import (
     load_ensemble,
     morris_indices,
     percentile_bands,
@@ -21,8 +21,8 @@ from pyloop.ensemble import (
     sobol_indices,
 )
 from pyloop.errors import ParameterError, PyloopError
-from pyloop.executors import Task, evaluate
-from pyloop.uncertainty import read_uncertainty, sample
+from pyloop.sensitivity.executors import Task, evaluate
+from pyloop.declarations.uncertainty import read_uncertainty, sample
 
 from conftest import MODELS
 

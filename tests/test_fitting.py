@@ -16,7 +16,7 @@ import pyloop
 from conftest import FIXTURES, MODELS
 from pyloop import cli
 from pyloop.errors import ParameterError
-from pyloop.fitting import (
+from pyloop.fitting.calibrate import (
     CalibrationSettings,
     Checkpoint,
     Evaluator,
@@ -26,8 +26,8 @@ from pyloop.fitting import (
     fit_parameters,
     payoff,
 )
-from pyloop.observations import ObservationError, observations_from_arrays, read_observations
-from pyloop.scenarios import read_scenario_file
+from pyloop.declarations.observations import ObservationError, observations_from_arrays, read_observations
+from pyloop.declarations.scenarios import read_scenario_file
 
 TEACUP = FIXTURES / "teacup" / "teacup.mdl"
 SIR = FIXTURES / "SIR" / "SIR.mdl"

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 
 import pyloop
-from pyloop import cli, limits
-from pyloop.ensemble import run_ensemble
+from pyloop import cli
+from pyloop.engine import limits
+from pyloop.sensitivity.ensemble import run_ensemble
 from pyloop.errors import ParameterError, PyloopError, ScenarioError, SimulationError
-from pyloop.ledger import LedgerError, report_years
+from pyloop.analysis.ledger import LedgerError, report_years
 from pyloop.runner import MAX_NAME_BYTES, run_name
-from pyloop.scenarios import read_scenario_file
-from pyloop.uncertainty import read_uncertainty, sample
+from pyloop.declarations.scenarios import read_scenario_file
+from pyloop.declarations.uncertainty import read_uncertainty, sample
 from conftest import MODELS
 
 COOLING = str(MODELS / "cooling.mdl")
@@ -298,8 +299,8 @@ def test_utf16_uncertainty_file(cooling_model, tmp_path):
 
 
 def test_non_utf8_ledger_and_loop_files(tmp_path):
-    from pyloop.ledger import LedgerError, read_ledger
-    from pyloop.loops import load_catalogue
+    from pyloop.analysis.ledger import LedgerError, read_ledger
+    from pyloop.analysis.loops import load_catalogue
 
     latin = '# caf\u00e9\n'.encode("latin-1")
     (tmp_path / "x.ledger.toml").write_bytes(latin)

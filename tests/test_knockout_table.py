@@ -45,7 +45,7 @@ def test_loop_analysis_names_import_from_pyloop():
                  "VariableDominance", "VariablePhase", "LoopGroup", "Modes", "ModePhase"):
         assert name in pyloop.__all__, name
         obj = getattr(pyloop, name)
-        assert obj.__module__.startswith("pyloop.loops."), name
+        assert obj.__module__.startswith("pyloop.analysis.loops."), name
         assert obj.__doc__ and len(obj.__doc__.split()) > 5, name
     from pyloop import analyze_variable, knockout_table, run_modes, variable_dominance  # noqa: F401
 
@@ -69,7 +69,7 @@ def test_every_scenario_and_loop_against_its_own_runs(tank_scenarios):
 
 
 def test_unknown_scenario_fails_before_any_run(monkeypatch, tank_scenarios):
-    import pyloop.loops.knockout as knockout
+    import pyloop.analysis.loops.knockout as knockout
 
     model = pyloop.load_model(TANK, declarations={"scenarios": tank_scenarios})
     runs = []
@@ -80,7 +80,7 @@ def test_unknown_scenario_fails_before_any_run(monkeypatch, tank_scenarios):
 
 
 def test_progress_bar_counts_every_run(monkeypatch, capsys):
-    import pyloop.loops.knockout as knockout
+    import pyloop.analysis.loops.knockout as knockout
 
     bars = []
     make = knockout._progress_bar

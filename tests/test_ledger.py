@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pyloop
-from pyloop import ledger as L
+import pyloop.analysis.ledger as L
 from pyloop.errors import PyloopError
 
 from circular import MODEL_PATH

@@ -16,7 +16,7 @@ import pytest
 import pyloop
 from pyloop.cli import main
 from pyloop.errors import PyloopError
-from pyloop.loops import (
+from pyloop.analysis.loops import (
     Evaluator,
     analyze_loops,
     dominance_phases,
@@ -27,7 +27,7 @@ from pyloop.loops import (
     run_polarity,
     score_run,
 )
-from pyloop.structure import causal_structure
+from pyloop.analysis.structure import causal_structure
 
 from conftest import MODELS
 
@@ -376,7 +376,7 @@ def test_circular_loop_scores_match_simlin(circular_model, circular_run, scenari
     gate; its discovery analysis is compared in the test below), so its link
     scores are multiplied along pyloop's loops; a flow's link to its stock
     passes through Simlin's net-flow node."""
-    from pyloop.simlin_engine import simlin_ident
+    from pyloop.engine.simlin import simlin_ident
 
     result = circular_run(scenario)
     analysis = score_run(circular_model, result, report=100_000)
@@ -420,7 +420,7 @@ def simlin_full_analysis(path, constants):
     strongest are reported with their relative scores."""
     import dataclasses
 
-    from pyloop.simlin_engine import simlin_ident
+    from pyloop.engine.simlin import simlin_ident
 
     sm = simlin.load(path)
     wanted = {simlin_ident(k): float(v) for k, v in constants.items()}
@@ -436,8 +436,8 @@ def test_full_loop_analysis_matches_simlins_own(exhaustive_model, scenario):
     """Simlin enumerates every loop that can score on this model and reports
     the strongest with their relative scores; pyloop, asked to enumerate
     every loop, finds as many active loops and the same relative scores."""
-    from pyloop.loops.scores import loop_key
-    from pyloop.simlin_engine import simlin_ident
+    from pyloop.analysis.loops.scores import loop_key
+    from pyloop.engine.simlin import simlin_ident
 
     model = exhaustive_model
     result = pyloop.run(model, scenario)

@@ -1,4 +1,4 @@
-"""Loading, caching, metadata and fresh state of pyloop.model."""
+"""Loading, caching, metadata and fresh state of pyloop.engine.pysd_model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import pyloop
 from pyloop.errors import ModelFileError, ParameterError, SimulationError
-from pyloop.model import cache_root
+from pyloop.engine.pysd_model import cache_root
 from conftest import FIXTURES, MODELS
 
 

@@ -8,10 +8,10 @@ import pytest
 
 import pyloop
 from pyloop.errors import PyloopError
-from pyloop.loops import jacobians, knockout_table, run_modes
-from pyloop.loops.modes import link_elasticities, link_gains
-from pyloop.loops.scores import run_evaluator
-from pyloop.structure import causal_structure
+from pyloop.analysis.loops import jacobians, knockout_table, run_modes
+from pyloop.analysis.loops.modes import link_elasticities, link_gains
+from pyloop.analysis.loops.scores import run_evaluator
+from pyloop.analysis.structure import causal_structure
 
 from conftest import MODELS
 

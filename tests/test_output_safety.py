@@ -20,7 +20,7 @@ import pyloop
 import pyloop.files as files
 from pyloop import cli
 from pyloop.cli import main
-from pyloop.ensemble import run_ensemble
+from pyloop.sensitivity.ensemble import run_ensemble
 from pyloop.files import OutputError, write_file, write_files
 
 from circular import MODEL_PATH
@@ -400,7 +400,7 @@ def test_overwrite_replaces_only_the_ensembles_own_files(tmp_path):
 
 
 def test_a_failed_overwrite_restores_the_earlier_ensemble(tmp_path, monkeypatch, capsys):
-    import pyloop.ensemble as ensemble
+    import pyloop.sensitivity.ensemble as ensemble
 
     out = tmp_path / "out"
     assert _sensitivity(out, seed=1) == 0
@@ -461,7 +461,7 @@ def test_ensemble_files_are_byte_identical_across_executors_and_resume(tmp_path)
 
 
 def test_an_interrupted_fresh_ensemble_keeps_its_runs_for_resume(tmp_path, monkeypatch):
-    import pyloop.ensemble as ensemble
+    import pyloop.sensitivity.ensemble as ensemble
 
     model = pyloop.load_model(ISHIGAMI)
     kw = dict(method="mc", samples=12, seed=2, batch_size=4, executor="serial")

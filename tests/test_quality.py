@@ -11,9 +11,9 @@ import pytest
 import pyloop
 from circular import MODEL_PATH
 from conftest import MODELS
-from pyloop.check import check_model
+from pyloop.validation.quality import check_model
 from pyloop.cli import main
-from pyloop.simlin_engine import file_digest, run as simlin_run, simlin_ident, twin_source
+from pyloop.engine.simlin import file_digest, run as simlin_run, simlin_ident, twin_source
 
 QUALITY = MODELS / "quality"
 TWIN = MODEL_PATH.with_suffix(".xmile")

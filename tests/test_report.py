@@ -137,8 +137,8 @@ def test_summary_numbers_match_the_analyses(report, circular_model):
     """The summary's figures are those the analysis functions give."""
     import json
 
-    from pyloop.ledger import audit
-    from pyloop.loops import analyze_loops
+    from pyloop.analysis.ledger import audit
+    from pyloop.analysis.loops import analyze_loops
     from pyloop.report import BOOM
 
     numbers = json.loads((report.parent / "summary.json").read_text())

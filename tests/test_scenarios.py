@@ -1,4 +1,4 @@
-"""Reading and validating scenario files (pyloop.scenarios)."""
+"""Reading and validating scenario files (pyloop.declarations.scenarios)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import pyloop
 from pyloop.errors import ParameterError, ScenarioError
-from pyloop.scenarios import ScenarioFile, Scenario, read_scenario_file, scenario_path
+from pyloop.declarations.scenarios import ScenarioFile, Scenario, read_scenario_file, scenario_path
 from conftest import MODELS
 
 

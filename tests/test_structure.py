@@ -6,7 +6,7 @@ import pytest
 
 import pyloop
 from pyloop.errors import PyloopError
-from pyloop.structure import causal_structure, find_loops
+from pyloop.analysis.structure import causal_structure, find_loops
 
 from conftest import MODELS
 

@@ -1,0 +1,812 @@
+"""Load a system-dynamics model and simulate it; the only module that uses PySD.
+
+A model file (Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx``) is
+translated to Python once and kept in a cache directory outside the source
+tree, keyed by the SHA-256 of the file's bytes, the PySD version and the
+sanitiser version (see :mod:`pyloop.engine.cache`). Later loads of an unchanged file
+reuse the translation once it has checked out.
+
+Untrusted model files
+---------------------
+A model file is untrusted input. It is refused if it is too large or not
+text (:mod:`pyloop.engine.sanitise`); PySD parses it, pyloop neutralises every
+piece of model text in the parsed model before PySD writes Python from it,
+and the Python is checked against what PySD's builder writes
+(:mod:`pyloop.engine.codecheck`) before every import. The original units and
+comments are kept in the cache entry's manifest and shown in
+:attr:`Model.variables`; a name containing single quotes or backslashes keeps a
+neutral spelling there, and its spelling in the file is accepted too.
+
+Fresh state per run
+-------------------
+PySD's ``run(params=...)`` is sticky: a constant set for one run keeps its
+value in every later run, and so do ``final_time``/``time_step``/``saveper``.
+Reloading the translated module for every run is correct but costs about as
+much as a short simulation. :class:`Model` instead remembers the default value
+of every constant and the default time settings when it loads, and before each
+run it puts back the default of every constant the previous run changed and
+passes all time settings explicitly. A run therefore never sees a value from
+an earlier run, at a cost of a few dictionary operations.
+
+Names
+-----
+Variables are named by their names in the model file ("Teacup Temperature").
+Lookups are case-insensitive and treat spaces and underscores alike, so
+PySD's Python names ("teacup_temperature") are accepted too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pysd
+
+from pyloop.declarations.paths import check_declarations
+from pyloop.engine.cache import (
+    MANIFEST_NAME,
+    MANIFEST_FORMAT,
+    MODULE_NAME,
+    cache_root,
+    entry_key,
+    file_digest,
+    private_root,
+    publish,
+    remove_leftovers,
+    staging_folder,
+    translation_lock,
+    verified_manifest,
+    warn_unusable,
+)
+from pyloop.engine.codecheck import check_translation
+from pyloop.errors import ModelFileError, ParameterError, SimulationError, normalize_name, suggest
+from pyloop.engine.sanitise import SANITISER_VERSION, neutral_text, neutralise, read_model_bytes
+from pyloop.engine.limits import check_time_settings
+
+__all__ = [
+    "Equation",
+    "ast_nodes",
+    "syntax",
+    "Model",
+    "TimeSettings",
+    "Variable",
+    "cache_root",
+    "load_model",
+    "VENSIM_SUFFIXES",
+    "XMILE_SUFFIXES",
+]
+
+VENSIM_SUFFIXES = (".mdl",)
+XMILE_SUFFIXES = (".xmile", ".xml", ".stmx")
+
+#: Vensim names of the four time settings (Vensim's "control" variables).
+CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
+_CONTROL_PY = ("initial_time", "final_time", "time_step", "saveper")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One model variable, as plain data.
+
+    Attributes:
+        name: name in the model file, e.g. ``"Teacup Temperature"``.
+        py_name: PySD's Python identifier, e.g. ``"teacup_temperature"``.
+        units: units string from the model file, or ``None``.
+        comment: documentation comment from the model file, or ``None``.
+        kind: one of ``"stock"`` (an INTEG), ``"flow"`` (a variable that
+            feeds a stock's rate), ``"aux"`` (any other computed variable,
+            including SMOOTH/DELAY outputs), ``"constant"``, ``"lookup"``,
+            ``"data"`` or ``"control"`` (INITIAL TIME, FINAL TIME,
+            TIME STEP, SAVEPER).
+        range: declared range ``(min, max)`` in the variable's units; either
+            bound is ``None`` when the model leaves it open (``?``). The
+            whole attribute is ``None`` when no range is declared.
+        subscripts: subscript ranges of an arrayed variable, else ``None``.
+    """
+
+    name: str
+    py_name: str
+    units: str | None
+    comment: str | None
+    kind: str
+    range: tuple[float | None, float | None] | None
+    subscripts: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class TimeSettings:
+    """The simulation clock, in the model's time unit.
+
+    Attributes:
+        initial_time: start of the simulation.
+        final_time: end of the simulation.
+        time_step: Euler integration step.
+        saveper: interval between saved output rows.
+        units: the time unit (from TIME STEP's units), or ``None``.
+    """
+
+    initial_time: float
+    final_time: float
+    time_step: float
+    saveper: float
+    units: str | None
+
+
+@dataclass(frozen=True)
+class Equation:
+    """One variable's equation, as parsed from the model file.
+
+    Attributes:
+        name: the variable's name in the model file.
+        ast: PySD's abstract syntax tree of the equation (for a stock, its
+            ``IntegStructure``); ``None`` for the time settings.
+        references: names of the variables the equation reads at each step,
+            in the order they first appear (for a stock: those of its net
+            flow; its initial value is in ``initial_references``).
+        initial_references: names a stock's initial value reads; empty for
+            other variables.
+        flows: for a stock, ``flow name -> +1`` (inflow) or ``-1`` (outflow);
+            empty otherwise, and empty too when the net flow is not a plain
+            sum and difference of named flows.
+    """
+
+    name: str
+    ast: Any
+    references: tuple[str, ...]
+    initial_references: tuple[str, ...] = ()
+    flows: Mapping[str, int] = field(default_factory=dict)
+
+
+def syntax() -> Any:
+    """PySD's module of abstract-syntax classes (``ArithmeticStructure``,
+    ``ReferenceStructure``, ...), for code that reads :attr:`Equation.ast`."""
+    from pysd.translators.structures import abstract_expressions
+
+    return abstract_expressions
+
+
+def ast_nodes(ast: Any, skip_function_names: bool = True) -> Iterable[Any]:
+    """Every node of an abstract syntax tree, depth first, literals included.
+
+    With ``skip_function_names`` the name of a called function (a
+    ``CallStructure``'s ``function``) is not visited: it names no variable.
+    """
+    from pysd.translators.structures import abstract_expressions as ae
+
+    todo = [ast]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (list, tuple)):
+            todo.extend(reversed(node))
+        elif isinstance(node, ae.CallStructure) and skip_function_names:
+            todo.append(node.arguments)
+        elif hasattr(node, "__dataclass_fields__"):
+            todo.extend(getattr(node, name) for name in reversed(list(node.__dataclass_fields__)))
+
+
+def reference_name(name: str) -> str:
+    """How a parsed equation refers to the variable called ``name``: its name
+    in lower case with spaces as underscores (PySD's Python name can differ,
+    e.g. ``p_1`` for a variable ``p`` that clashes with a reserved word)."""
+    return name.lower().replace(" ", "_")
+
+
+def _references(ast: Any) -> list[str]:
+    """Python names of every variable an abstract syntax tree reads."""
+    from pysd.translators.structures import abstract_expressions as ae
+
+    return [node.reference for node in ast_nodes(ast) if isinstance(node, ae.ReferenceStructure)]
+
+
+def _signed_flows(flow: Any) -> dict[str, int] | None:
+    """``{python name: sign}`` of a net flow written as a sum of named flows.
+
+    Returns None when the expression is anything else (a product, a call, a
+    literal), which the caller reports as "no plain flows".
+    """
+    from pysd.translators.structures import abstract_expressions as ae
+
+    if isinstance(flow, ae.ReferenceStructure):
+        return {flow.reference: 1}
+    if not isinstance(flow, ae.ArithmeticStructure):
+        return None
+    if flow.operators == ["negative"]:
+        inner = _signed_flows(flow.arguments[0])
+        return None if inner is None else {k: -v for k, v in inner.items()}
+    if any(op not in "+-" for op in flow.operators):
+        return None
+    signs: dict[str, int] = {}
+    operators = ["+"] + list(flow.operators)
+    for op, arg in zip(operators, flow.arguments):
+        sign = 1 if op == "+" else -1
+        if isinstance(arg, ae.ReferenceStructure):
+            signs[arg.reference] = signs.get(arg.reference, 0) + sign
+        elif isinstance(arg, ae.ArithmeticStructure) and arg.operators == ["negative"]:
+            inner = arg.arguments[0]
+            if not isinstance(inner, ae.ReferenceStructure):
+                return None
+            signs[inner.reference] = signs.get(inner.reference, 0) - sign
+        else:
+            return None
+    return signs
+
+
+def _abstract_model(source: Path) -> Any:
+    """PySD's abstract model of a model file (parsed, not translated)."""
+    if source.suffix.lower() in VENSIM_SUFFIXES:
+        from pysd.translators.vensim.vensim_file import VensimFile
+
+        parsed = VensimFile(source)
+    else:
+        from pysd.translators.xmile.xmile_file import XmileFile
+
+        parsed = XmileFile(source)
+    parsed.parse()
+    return parsed.get_abstract_model()
+
+
+def _gist(exc: BaseException) -> str:
+    """One short line describing an exception raised by PySD or its parsers."""
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0].rstrip(".") if lines else ""
+    gist = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if len(gist) > 200:
+        gist = gist[:197] + "..."
+    source = getattr(exc, "text", None)  # parsers keep the text they failed on
+    if isinstance(source, str) and source.strip():
+        snippet = " ".join(source.split())
+        snippet = snippet if len(snippet) <= 80 else snippet[:77] + "..."
+        gist += f' (in "{snippet}")'
+    return gist
+
+
+def _translate(data: bytes, suffix: str, label: str, root: Path, entry: Path, key: str) -> dict:
+    """Translate a model's bytes into the cache entry ``entry``, atomically.
+
+    ``data`` (the bytes that were hashed into ``key``) is written into a
+    staging folder, parsed by PySD, neutralised, built into Python and
+    checked; the folder, with a manifest of SHA-256 sums, is renamed to
+    ``entry`` only when all of that succeeded. Call under the cache lock.
+
+    Returns:
+        The entry's manifest.
+    """
+    try:
+        with staging_folder(root) as folder:
+            manifest = _build_entry(data, suffix, label, folder, key)
+            try:
+                publish(folder, entry)
+            except OSError as exc:
+                raise ModelFileError(
+                    f"cannot store the translation of '{label}' in '{entry}': "
+                    f"{exc.strerror or exc}; check PYLOOP_CACHE_DIR"
+                ) from exc
+    except OSError as exc:
+        raise ModelFileError(
+            f"cannot write the translation cache '{root}': {exc.strerror or exc}; "
+            "set PYLOOP_CACHE_DIR to a writable directory"
+        ) from exc
+    return manifest
+
+
+def _build_entry(data: bytes, suffix: str, label: str, folder: Path, key: str) -> dict:
+    """Fill the staging ``folder`` with the checked translation of ``data``
+    and its manifest; return the manifest."""
+    from pysd.builders.python.python_model_builder import ModelBuilder
+
+    copied = folder / Path(MODULE_NAME).with_suffix(suffix)
+    copied.write_bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            abstract = _abstract_model(copied)
+            text = neutralise(abstract, folder)
+            ModelBuilder(abstract).build_model()
+    except ModelFileError:
+        raise
+    except Exception as exc:  # PySD raises many kinds; rephrase them all
+        raise ModelFileError(
+            f"cannot translate model file '{label}': {_gist(exc)}; correct the model file there"
+        ) from exc
+    copied.unlink()  # the entry keeps only what is imported
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".py":
+            check_translation(path.read_text(encoding="utf-8"), label)
+        files[path.name] = file_digest(path)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "key": key,
+        "pysd": pysd.__version__,
+        "sanitiser": SANITISER_VERSION,
+        "files": files,
+        **text,
+    }
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    for path in folder.iterdir():
+        path.chmod(0o600)  # private whatever the umask
+    return manifest
+
+
+def _cached_translation(data: bytes, suffix: str, label: str) -> tuple[Path, dict, bool]:
+    """The verified cache entry of a model's bytes, translating when needed.
+
+    Returns:
+        ``(entry folder, manifest, translated)``.
+    """
+    root = private_root()
+    remove_leftovers(root)
+    key = entry_key(data, suffix)
+    entry = root / key
+    manifest, _ = verified_manifest(entry, key)
+    if manifest is not None:
+        return entry, manifest, False
+    with translation_lock(root):
+        # another process may have translated it while this one waited
+        manifest, reason = verified_manifest(entry, key)
+        if manifest is not None:
+            return entry, manifest, False
+        if reason:
+            warn_unusable(entry, reason, label)
+        return entry, _translate(data, suffix, label, root, entry, key), True
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    declarations: Mapping[str, str | os.PathLike[str] | None] | None = None,
+) -> "Model":
+    """Load a model file, translating it into the cache when needed.
+
+    Args:
+        path: a Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx`` file.
+        declarations: declaration files to use instead of those beside the
+            model, by kind (see :mod:`pyloop.declarations.paths`), e.g.
+            ``{"scenarios": "models/other.scenarios.toml"}``.
+
+    Returns:
+        A :class:`Model` ready to :meth:`Model.simulate`.
+
+    Raises:
+        ModelFileError: the file is missing, has an unsupported suffix,
+            cannot be translated or cannot be initialised.
+        PyloopError: a named declaration file does not exist.
+    """
+    named = check_declarations(declarations)
+    source = Path(path)
+    suffix = source.suffix.lower()
+    if suffix not in VENSIM_SUFFIXES + XMILE_SUFFIXES:
+        raise ModelFileError(
+            f"unsupported model file '{source.name}': expected a Vensim "
+            f"{'/'.join(VENSIM_SUFFIXES)} or XMILE {'/'.join(XMILE_SUFFIXES)} file"
+        )
+    if not source.is_file():
+        raise ModelFileError(
+            f"model file not found: '{source}'; check the path "
+            "(or pass --model PATH on the command line)"
+        )
+    data = read_model_bytes(source)
+    entry, manifest, translated = _cached_translation(data, suffix, source.name)
+    py_file = entry / MODULE_NAME
+    # checked again before every import: the entry may have changed since
+    for name in manifest["files"]:
+        if name.endswith(".py"):
+            check_translation((entry / name).read_text(encoding="utf-8"), source.name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine = pysd.load(str(py_file), initialize=False)
+            # data files (GET XLS, GET DIRECT ...) are named relative to the model
+            # file, not to its translation in the cache
+            for external in getattr(engine, "_external_elements", ()):
+                external.root = source.resolve().parent
+            engine.initialize()
+    except Exception as exc:
+        raise ModelFileError(
+            f"cannot load model '{source.name}': {_gist(exc)}; "
+            "check the model's initial values and data files"
+        ) from exc
+    return Model(
+        engine,
+        source=source.resolve(),
+        cache_dir=entry,
+        translated=translated,
+        declarations=named,
+        text=manifest,
+    )
+
+
+def _limits(limits: Any) -> tuple[float | None, float | None] | None:
+    """Declared range from PySD's ``Limits`` entry; NaN bounds become None."""
+    if not isinstance(limits, tuple) or len(limits) != 2:
+        return None
+    lo, hi = (
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        for v in limits
+    )
+    if lo is None and hi is None:
+        return None
+    return (lo, hi)
+
+
+def _text(value: Any) -> str | None:
+    """A doc cell as a string, or None for missing values."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _culprit(exc: BaseException, py_to_name: Mapping[str, str]) -> str | None:
+    """Name of the innermost model variable in an exception's traceback."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        if name in py_to_name:
+            found = py_to_name[name]
+        tb = tb.tb_next
+    return found
+
+
+class Model:
+    """A loaded model: metadata as plain data and a :meth:`simulate` method.
+
+    Create it with :func:`load_model`. Each :meth:`simulate` call starts from
+    the model's own defaults plus the given constants; nothing carries over
+    between runs.
+
+    Attributes:
+        name: file name without suffix, e.g. ``"teacup"``.
+        path: absolute path of the model file.
+        cache_dir: cache directory holding the translation.
+        translation: the translated Python module (``cache_dir/model.py``),
+            checked when this model was loaded.
+        translated: True if this load translated the file, False if it
+            reused a cached translation.
+        variables: every variable, sorted by name.
+        time: default :class:`TimeSettings`.
+        declarations: declaration files named at load time, by kind; they
+            replace the files beside the model (see :mod:`pyloop.declarations.paths`).
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        source: Path,
+        cache_dir: Path,
+        translated: bool,
+        declarations: Mapping[str, Path] | None = None,
+        text: Mapping[str, Any] | None = None,
+    ):
+        self._engine = engine
+        # original units, comments and names: the translation holds neutralised
+        # ones; a name with a single quote or backslash keeps its neutral spelling,
+        # and its original spelling is accepted by resolve_name
+        self._names: Mapping[str, str] = dict((text or {}).get("names", {}))
+        self._docs: Mapping[str, Mapping[str, Any]] = dict((text or {}).get("variables", {}))
+        self.translation = cache_dir / MODULE_NAME
+        self.declarations: Mapping[str, Path] = MappingProxyType(dict(declarations or {}))
+        self.name = source.stem
+        self.path = source
+        self.cache_dir = cache_dir
+        self.translated = translated
+        self.variables: tuple[Variable, ...] = self._read_variables()
+        self._by_name = {v.name: v for v in self.variables}
+        self._lookup = {normalize_name(v.name): v.name for v in self.variables}
+        for v in self.variables:
+            self._lookup.setdefault(normalize_name(v.py_name), v.name)
+        for neutral, original in self._names.items():  # names spelled as in the file
+            if neutral in self._by_name:
+                self._lookup.setdefault(normalize_name(original), neutral)
+        self._py_to_name = {v.py_name: v.name for v in self.variables}
+        t = engine.time
+        units = self._by_name.get("TIME STEP")
+        self.time = TimeSettings(
+            initial_time=float(t.initial_time()),
+            final_time=float(t.final_time()),
+            time_step=float(t.time_step()),
+            saveper=float(t.saveper()),
+            units=units.units if units else None,
+        )
+        # The model's own clock functions, kept before any run replaces them:
+        # a FINAL TIME, TIME STEP or SAVEPER that changes with Time or with a
+        # constant is then evaluated during the run, as Vensim and PySD do.
+        self._clock = {name: getattr(t, name) for name in ("final_time", "time_step", "saveper")}
+        comps = engine.components
+        self._defaults: dict[str, Any] = {
+            v.py_name: copy.deepcopy(getattr(comps, v.py_name)())
+            for v in self.variables
+            if v.kind == "constant"
+        }
+        self._dirty: set[str] = set()
+        self._equations: Mapping[str, Equation] | None = None
+        self._default_columns = [
+            v.name
+            for v in self.variables
+            if v.kind in ("stock", "flow", "aux", "constant", "data")
+            and not engine.get_args(v.py_name)
+        ]
+
+    # ------------------------------------------------------------------ metadata
+    def _read_variables(self) -> tuple[Variable, ...]:
+        engine = self._engine
+        doc = engine.doc
+        deps = engine.dependencies
+        flows: set[str] = set()
+        for key, dep in deps.items():
+            if key.startswith("_integ_") and isinstance(dep, dict):
+                flows.update(k for k in dep.get("step", {}) if not k.startswith("_"))
+        out = []
+        for row in doc.itertuples(index=False):
+            real, py = row[0], row[1]
+            if py == "time":
+                continue
+            rtype, subtype = _text(row.Type), _text(row.Subtype)
+            if py in _CONTROL_PY:
+                kind = "control"
+            elif rtype == "Stateful" and subtype == "Integ":
+                kind = "stock"
+            elif rtype == "Constant":
+                kind = "constant"
+            elif rtype == "Lookup":
+                kind = "lookup"
+            elif rtype == "Data":
+                kind = "data"
+            elif py in flows:
+                kind = "flow"
+            else:
+                kind = "aux"
+            subs = row.Subscripts
+            original = self._docs.get(str(real))
+            out.append(
+                Variable(
+                    name=str(real),
+                    py_name=str(py),
+                    units=_text(original.get("units") if original else row.Units),
+                    comment=_text(original.get("comment") if original else row.Comment),
+                    kind=kind,
+                    range=_limits(row.Limits),
+                    subscripts=tuple(subs) if isinstance(subs, (list, tuple)) and subs else None,
+                )
+            )
+        return tuple(sorted(out, key=lambda v: v.name.lower()))
+
+    @property
+    def stocks(self) -> tuple[str, ...]:
+        """Names of the stocks (INTEG variables)."""
+        return tuple(v.name for v in self.variables if v.kind == "stock")
+
+    @property
+    def constants(self) -> Mapping[str, Variable]:
+        """Constants that a scenario may set, by name (time settings excluded)."""
+        return MappingProxyType({v.name: v for v in self.variables if v.kind == "constant"})
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        """Default value of every constant, by name, in the constant's units."""
+        return MappingProxyType(
+            {self._py_to_name[py]: copy.deepcopy(v) for py, v in self._defaults.items()}
+        )
+
+    def resolve_name(self, name: str) -> str | None:
+        """Canonical name of a variable given any spelling, or None if unknown."""
+        if name in self._by_name:
+            return name
+        return self._lookup.get(normalize_name(name))
+
+    def variable(self, name: str) -> Variable:
+        """The :class:`Variable` called ``name``.
+
+        Raises:
+            ParameterError: no such variable; the message suggests the
+                closest names.
+        """
+        resolved = self.resolve_name(name)
+        if resolved is None:
+            raise ParameterError(
+                f"unknown variable '{name}' in model '{self.name}'"
+                + suggest(name, self._by_name)
+            )
+        return self._by_name[resolved]
+
+    @property
+    def equations(self) -> Mapping[str, Equation]:
+        """Every variable's :class:`Equation`, by name (parsed once, on first use).
+
+        Raises:
+            ModelFileError: the model file changed or vanished since loading.
+        """
+        if self._equations is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    abstract = _abstract_model(self.path)
+            except Exception as exc:
+                raise ModelFileError(
+                    f"cannot parse model file '{self.path.name}': {_gist(exc)}"
+                ) from exc
+            names = dict(self._py_to_name, time="Time")
+            # equations read a variable by its name in lower case with underscores,
+            # not by its Python name where PySD renamed it (a 'p' becomes 'p_1')
+            names.update({reference_name(v.name): v.name for v in self.variables})
+            equations: dict[str, Equation] = {}
+            for section in abstract.sections[:1]:
+                for element in section.elements:
+                    for component in element.components[:1]:
+                        name = neutral_text(element.name)  # as in self.variables
+                        equations[name] = self._equation(name, component.ast, names)
+            self._equations = MappingProxyType(equations)
+        return self._equations
+
+    @staticmethod
+    def _equation(name: str, ast: Any, names: Mapping[str, str]) -> Equation:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        def named(py_names: Iterable[str]) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(names.get(py, py) for py in py_names))
+
+        if isinstance(ast, ae.IntegStructure):
+            signs = _signed_flows(ast.flow) or {}
+            return Equation(
+                name=name,
+                ast=ast,
+                references=named(_references(ast.flow)),
+                initial_references=named(_references(ast.initial)),
+                flows=MappingProxyType({names.get(py, py): sign for py, sign in signs.items()}),
+            )
+        return Equation(name=name, ast=ast, references=named(_references(ast)))
+
+    # ---------------------------------------------------------------- simulation
+    def simulate(
+        self,
+        params: Mapping[str, float] | None = None,
+        return_columns: Iterable[str] | None = None,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        saveper: float | None = None,
+        *,
+        return_timestamps: Sequence[float] | None = None,
+    ) -> pd.DataFrame:
+        """Run the model from its defaults with some constants changed.
+
+        Args:
+            params: constant name -> value (in the constant's units). Only
+                constants may be set; every other constant keeps its default.
+            return_columns: variable names to return; default every stock,
+                flow, auxiliary, constant and data variable.
+            final_time: end time (model time units); default the model's.
+            time_step: integration step (model time units); default the
+                model's. Also sets ``saveper`` unless that is given, so
+                halving the step keeps one output row per step.
+            saveper: output interval (model time units); default
+                ``time_step`` if given, else the model's SAVEPER.
+            return_timestamps: save only at these times (model time
+                units, on the time-step grid) instead of every ``saveper``.
+
+        Returns:
+            DataFrame indexed by time (float, model time units, named
+            ``"time"``) with one column per variable, named as in the model
+            file.
+
+        Raises:
+            ParameterError: unknown variable, a variable that is not a
+                constant, or time settings no run can have (see
+                :func:`pyloop.engine.limits.check_time_settings`).
+            SimulationError: the integration raised an error, or the run
+                would take too many steps or too much memory.
+        """
+        new: dict[str, Any] = {}
+        for name, value in (params or {}).items():
+            var = self.variable(name)
+            if var.kind != "constant":
+                raise ParameterError(
+                    f"'{var.name}' is a {var.kind}, not a constant; only constants can be set"
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParameterError(
+                    f"constant '{var.name}' must be a finite number, not {value!r}"
+                )
+            new[var.py_name] = value
+        if return_columns is None:
+            columns = self._default_columns
+        else:
+            columns = [self.variable(c).name for c in return_columns]
+        if time_step is not None and saveper is None:
+            saveper = time_step
+        clock = {
+            name: self._clock[name] if value is None else value
+            for name, value in (("final_time", final_time), ("time_step", time_step), ("saveper", saveper))
+        }
+        check_time_settings(
+            self.time.initial_time,
+            self.time.final_time if final_time is None else final_time,
+            self.time.time_step if time_step is None else time_step,
+            self.time.saveper if saveper is None else saveper,
+            len(columns),
+            f"model '{self.name}'",
+            rows=None if return_timestamps is None else len(return_timestamps),
+        )
+        # put back the defaults the previous run changed, then apply this run's
+        to_set = {py: self._defaults[py] for py in self._dirty if py not in new}
+        to_set.update(new)
+        self._dirty |= set(new)
+        engine = self._engine
+        # rewind the clock, so an INITIAL TIME that reads Time starts where a first run does
+        engine.time.set_control_vars(initial_time=self.time.initial_time)
+        try:
+            frame = engine.run(
+                params=to_set or None,
+                return_columns=columns,
+                **clock,
+                return_timestamps=None if return_timestamps is None else list(return_timestamps),
+            )
+        except Exception as exc:
+            where = _culprit(exc, self._py_to_name)
+            at = engine.time()
+            raise SimulationError(
+                f"simulation of model '{self.name}' failed"
+                + (f" in '{where}'" if where else "")
+                + (f" at time {at:g}" if isinstance(at, (int, float)) else "")
+                + f": {_gist(exc)}"
+            ) from exc
+        self._dirty = set(new)
+        frame.index = pd.Index(np.asarray(frame.index, dtype=float), name="time")
+        return frame
+
+    def evaluation_order(self, initial: bool = False) -> tuple[str, ...]:
+        """Names of the variables in the order PySD computes them in one time step.
+
+        PySD computes a variable when it is first read, after the variables
+        its equation reads, so every variable comes after its inputs. A
+        stock's value (and a SMOOTH's or DELAY's) is state carried from the
+        previous step, so it reads nothing, except at the initial time
+        (``initial=True``) where it reads its initial value's inputs.
+        Independent variables keep the order of the translated model:
+        first what the stocks' rates read, then the rest.
+        """
+        deps = self._engine.dependencies
+
+        def reads(py: str) -> list[str]:
+            found = deps.get(py) or {}
+            if "step" in found and "initial" in found:  # a stateful element
+                found = found["initial"] if initial else {}
+            return [d for d in found if d in deps]
+
+        roots: list[str] = []
+        for element in self._engine._stateful_elements:
+            step = (deps.get(element) or {}).get("step") or {}
+            roots.extend(d for d in step if d in deps)
+        roots.extend(deps)
+        order: list[str] = []
+        done: set[str] = set()
+        for root in roots:
+            if root in done:
+                continue
+            done.add(root)
+            stack = [(root, iter(reads(root)))]
+            while stack:  # depth first, a variable after everything it reads
+                py, pending = stack[-1]
+                child = next((d for d in pending if d not in done), None)
+                if child is None:
+                    stack.pop()
+                    if py in self._py_to_name:
+                        order.append(self._py_to_name[py])
+                else:
+                    done.add(child)
+                    stack.append((child, iter(reads(child))))
+        return tuple(order)
+
+    def __repr__(self) -> str:
+        return f"Model(name={self.name!r}, variables={len(self.variables)})"

@@ -1,0 +1,1 @@
+"""Fit constants to observed time series: payoff, global fit, posterior."""

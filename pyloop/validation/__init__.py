@@ -1,0 +1,1 @@
+"""Checks of a model: quality findings and calibration checks."""
