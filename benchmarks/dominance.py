@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pyloop
-from pyloop.analysis.loops import _structure_and_loops, run_modes, variable_dominance
+from pyloop.analysis.loops import run_modes, structure_and_loops, variable_dominance
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "ai_circular_finance.mdl"
 KEY_VARIABLES = (
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--scenario", default="baseline", help="scenario (default baseline)")
     args = parser.parse_args()
     model = pyloop.load_model(MODEL)
-    _structure_and_loops(model, 10_000)
+    structure_and_loops(model, 10_000)
     result = pyloop.run(model, args.scenario)
     for name in KEY_VARIABLES:  # warm up
         variable_dominance(model, result, name)

@@ -55,8 +55,10 @@ def main() -> None:
     import pysd
 
     import pyloop
-    from pyloop.sensitivity.executors import Task, evaluate, iter_processes
-    from pyloop.declarations.uncertainty import read_uncertainty, sample
+    from pyloop.declarations.uncertainty import read_uncertainty
+    from pyloop.sensitivity.batch import Task, evaluate
+    from pyloop.sensitivity.executors import iter_processes
+    from pyloop.sensitivity.sampling import sample
 
     model = pyloop.load_model(MODEL)
     spec = read_uncertainty(model)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pyloop
-from pyloop.analysis.loops import _structure_and_loops, score_run
+from pyloop.analysis.loops import score_run, structure_and_loops
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "ai_circular_finance.mdl"
 
@@ -31,7 +31,7 @@ def main() -> None:
                         "(default 10000: discovery mode)")
     args = parser.parse_args()
     model = pyloop.load_model(MODEL)
-    _structure_and_loops(model, args.max_loops)
+    structure_and_loops(model, args.max_loops)
     result = pyloop.run(model, args.scenario)
     score_run(model, result, max_loops=args.max_loops)  # warm up
     plain, scoring = [], []

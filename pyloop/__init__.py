@@ -15,7 +15,7 @@ from pyloop.errors import (
     ScenarioError,
     SimulationError,
 )
-from pyloop.engine.pysd_model import Model, TimeSettings, Variable, load_model
+from pyloop.engine import Model, TimeSettings, Variable, load_model
 from pyloop.runner import RunResult, compare, key_variables, run, run_many, summary
 from pyloop.analysis.ledger import (
     Ledger,
@@ -46,7 +46,7 @@ from pyloop.analysis.loops import (
     score_run,
     variable_dominance,
 )
-from pyloop.sensitivity.discovery import PrimBox, discover, music_stops_before
+from pyloop.sensitivity.discovery import PrimBox, discover
 from pyloop.sensitivity.ensemble import (
     EnsembleResult,
     load_ensemble,
@@ -103,7 +103,6 @@ __all__ = [
     "discover",
     "load_ensemble",
     "morris_indices",
-    "music_stops_before",
     "percentile_bands",
     "read_uncertainty",
     "run_ensemble",
@@ -130,3 +129,26 @@ __all__ = [
     "run_many",
     "summary",
 ]
+
+#: Names that belong to the case study, kept here for a while: name -> (module, attribute).
+_DEPRECATED = {
+    "music_stops_before": ("pyloop.sensitivity.discovery", "music_stops_before"),
+    "DEFAULT_MODEL": ("pyloop.cli", "DEFAULT_MODEL"),
+}
+
+
+def __getattr__(name: str):
+    """Deprecated names of the case study, with a DeprecationWarning."""
+    if name not in _DEPRECATED:
+        raise AttributeError(f"module 'pyloop' has no attribute '{name}'")
+    import importlib
+    import warnings
+
+    module, attribute = _DEPRECATED[name]
+    warnings.warn(
+        f"pyloop.{name} is deprecated: it belongs to the AI circular finance case study, "
+        f"whose module of the case package provides {name}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(module), attribute)

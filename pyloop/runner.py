@@ -28,23 +28,31 @@ import pandas as pd
 
 from pyloop.errors import ParameterError, PyloopError, SimulationError, suggest
 from pyloop.engine.limits import check_time_settings
-from pyloop.engine.pysd_model import Model, load_model
+from pyloop.engine import Model, load_model
 from pyloop.declarations.scenarios import ScenarioFile, check_value, load_scenarios
+from pyloop.comparison import compare, summary, variable_columns  # noqa: F401 (re-exported)
 
 __all__ = [
+    "RunPlan",
     "RunResult",
+    "TIME_KEYWORDS",
+    "check_finite",
     "compare",
     "key_variables",
+    "plan_runs",
     "run",
     "run_many",
+    "run_plan",
+    "run_plans",
     "run_name",
     "summary",
+    "validate_constants",
     "variable_columns",
 ]
 
 #: Time settings a scenario or ``params`` may set, mapped to
 #: :meth:`Model.simulate` keywords.
-_TIME_KEYWORDS = {"FINAL TIME": "final_time", "TIME STEP": "time_step", "SAVEPER": "saveper"}
+TIME_KEYWORDS = {"FINAL TIME": "final_time", "TIME STEP": "time_step", "SAVEPER": "saveper"}
 
 #: Most key variables taken from a model's stocks when none are declared.
 MAX_KEY_VARIABLES = 9
@@ -83,13 +91,22 @@ class RunResult:
     units: Mapping[str, str | None] = field(default_factory=dict, repr=False)
     time_units: str | None = None
 
+    def plot(self, ax=None, variable: str | None = None):
+        """Draw one variable over time (default the first column) and return
+        the Axes drawn on (see :func:`pyloop.plots.plot_variable`)."""
+        from pyloop.plots import plot_variable
+
+        return plot_variable([self], variable or str(self.frame.columns[0]), ax=ax)
+
 
 def _as_model(model: Model | str | os.PathLike[str]) -> Model:
     return model if isinstance(model, Model) else load_model(model)
 
 
-def _validate(model: Model, values: Mapping[str, Any], owner: str) -> dict[str, float]:
-    """Check constants set by ``owner``; return them keyed by canonical name.
+def validate_constants(model: Model, values: Mapping[str, Any], owner: str) -> dict[str, float]:
+    """Check constants set by ``owner`` (a scenario, a policy, ``params`` or
+    ``--set``, named in error messages); return them keyed by canonical name,
+    in the constants' units.
 
     Raises:
         ParameterError: unknown or non-constant name, wrong type, or a value
@@ -105,7 +122,7 @@ def _validate(model: Model, values: Mapping[str, Any], owner: str) -> dict[str, 
                 + (suggest(name, constants) or f"; model '{model.name}' has no such constant")
             )
         var = model.variable(resolved)
-        if var.kind == "control" and resolved not in _TIME_KEYWORDS:
+        if var.kind == "control" and resolved not in TIME_KEYWORDS:
             raise ParameterError(f"'{resolved}' in {owner} cannot be changed per run")
         if var.kind not in ("constant", "control"):
             raise ParameterError(
@@ -206,7 +223,7 @@ def _first_step(
     }
 
 
-def _check_finite(
+def check_finite(
     model: Model,
     frame: pd.DataFrame,
     run_name: str,
@@ -254,8 +271,8 @@ def _split_timing(
     timing = {"final_time": final_time, "time_step": time_step, "saveper": None}
     plain: dict[str, float] = {}
     for key, value in constants.items():
-        if key in _TIME_KEYWORDS:
-            kw = _TIME_KEYWORDS[key]
+        if key in TIME_KEYWORDS:
+            kw = TIME_KEYWORDS[key]
             if timing[kw] is None:
                 timing[kw] = value
         else:
@@ -280,6 +297,62 @@ def _check_clock(
         len(columns) if columns is not None else len(model.variables),
         f"run '{name}'",
     )
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run checked against the model and ready to start (see :func:`plan_runs`).
+
+    Attributes:
+        name, scenario, policy: as in :class:`RunResult`.
+        constants: every constant and time setting the run changes, checked,
+            by canonical name (as in :class:`RunResult`).
+        params: the constants among them set through ``params``.
+        return_columns, final_time, time_step: as given to :func:`run`, or ``None``.
+    """
+
+    name: str
+    scenario: str | None
+    policy: str | None
+    constants: Mapping[str, float]
+    params: Mapping[str, float]
+    return_columns: tuple[str, ...] | None = None
+    final_time: float | None = None
+    time_step: float | None = None
+
+
+def plan_runs(
+    model: Model, names: Iterable[str | None], policy: str | None = None,
+    params: Mapping[str, float] | None = None, *, scenarios: ScenarioFile | None = None,
+    return_columns: Iterable[str] | None = None, params_owner: str = "params",
+    final_time: float | None = None, time_step: float | None = None, name: str | None = None,
+) -> list[RunPlan]:
+    """Check several runs (each scenario of ``names``, with the same policy
+    and ``params``) before any starts: every name, constant and clock, each
+    once. ``params_owner`` names the source of ``params`` in error messages
+    (``"--set"`` on the command line); the other arguments are those of
+    :func:`run`, ``name`` for a single run. Raises as :func:`run` does."""
+    names = list(dict.fromkeys(names))
+    if scenarios is None and (policy is not None or any(n is not None for n in names)):
+        scenarios = load_scenarios(model)
+    for n in names:
+        if n is not None:
+            scenarios.scenario(n)  # raises with a suggestion if unknown
+    fixed = validate_constants(model, scenarios.policy(policy).constants, f"policy '{policy}'") if policy else {}
+    explicit = validate_constants(model, params, params_owner) if params else {}
+    timed = (("FINAL TIME", final_time), ("TIME STEP", time_step))
+    named = {**explicit, **{key: value for key, value in timed if value is not None}}
+    columns = tuple(return_columns) if return_columns is not None else None
+    plans = []
+    for n in names:
+        constants = validate_constants(model, scenarios.resolve(n), f"scenario '{n}'") if n is not None else {}
+        constants.update(fixed)
+        constants.update(explicit)
+        plan = RunPlan(name if name is not None else run_name(n or model.name, policy, named), n, policy,
+                       MappingProxyType(constants), MappingProxyType(explicit), columns, final_time, time_step)
+        _check_clock(model, _split_timing(constants, final_time, time_step)[1], columns, plan.name)
+        plans.append(plan)
+    return plans
 
 
 def run(
@@ -327,41 +400,21 @@ def run(
             too many steps or too much memory.
     """
     model = _as_model(model)
-    if scenarios is None and (scenario is not None or policy is not None):
-        scenarios = load_scenarios(model)
-    constants: dict[str, float] = {}
-    if scenario is not None:
-        scenarios.scenario(scenario)  # raises with a suggestion if unknown
-        constants.update(_validate(model, scenarios.resolve(scenario), f"scenario '{scenario}'"))
-    if policy is not None:
-        pol = scenarios.policy(policy)
-        constants.update(_validate(model, pol.constants, f"policy '{policy}'"))
-    explicit = _validate(model, params, "params") if params else {}
-    constants.update(explicit)
-    if name is None:
-        named = dict(explicit)
-        for key, value in (("FINAL TIME", final_time), ("TIME STEP", time_step)):
-            if value is not None:
-                named[key] = value
-        name = run_name(scenario or model.name, policy, named)
+    [plan] = plan_runs(model, [scenario], policy, params, scenarios=scenarios, return_columns=return_columns,
+                       final_time=final_time, time_step=time_step, name=name)
+    return run_plan(model, plan)
 
-    plain, timing = _split_timing(constants, final_time, time_step)
-    if return_columns is not None:
-        return_columns = list(return_columns)
-    _check_clock(model, timing, return_columns, name)
-    frame = model.simulate(plain, return_columns=return_columns, **timing)
-    _check_finite(model, frame, name, plain, timing)
-    units = {c: _units(model, c) for c in frame.columns}
-    return RunResult(
-        name=name,
-        model=model.name,
-        scenario=scenario,
-        policy=policy,
-        constants=MappingProxyType(dict(constants)),
-        frame=frame,
-        units=MappingProxyType(units),
-        time_units=model.time.units,
-    )
+
+def run_plan(model: Model, plan: RunPlan) -> RunResult:
+    """Run a planned run (see :func:`plan_runs`) without checking it again;
+    raises :class:`SimulationError` as :func:`run` does."""
+    plain, timing = _split_timing(plan.constants, plan.final_time, plan.time_step)
+    columns = list(plan.return_columns) if plan.return_columns is not None else None
+    frame = model.simulate(plain, return_columns=columns, **timing)
+    check_finite(model, frame, plan.name, plain, timing)
+    units = MappingProxyType({c: _units(model, c) for c in frame.columns})
+    return RunResult(plan.name, model.name, plan.scenario, plan.policy, plan.constants, frame, units,
+                     model.time.units)
 
 
 def _units(model: Model, column: str) -> str | None:
@@ -370,15 +423,16 @@ def _units(model: Model, column: str) -> str | None:
     return model.variable(resolved).units if resolved else None
 
 
-def _progress(items: Sequence[Any], enabled: bool | None) -> Iterable[Any]:
-    """Wrap ``items`` in a tqdm bar on stderr when enabled (default: stderr is a TTY)."""
-    if enabled is None:
-        enabled = len(items) > 1 and sys.stderr.isatty()
-    if not enabled:
-        return items
-    from tqdm import tqdm
+def run_plans(model: Model, plans: Sequence[RunPlan], progress: bool | None = None) -> list[RunResult]:
+    """Run planned runs in order (see :func:`plan_runs`), with a tqdm bar on
+    stderr when ``progress`` (default: more than one run and stderr is a TTY)."""
+    if progress is None:
+        progress = len(plans) > 1 and sys.stderr.isatty()
+    if progress:
+        from tqdm import tqdm
 
-    return tqdm(items, desc="runs", unit="run", file=sys.stderr, leave=False)
+        plans = tqdm(plans, desc="runs", unit="run", file=sys.stderr, leave=False)
+    return [run_plan(model, plan) for plan in plans]
 
 
 def run_many(
@@ -394,7 +448,7 @@ def run_many(
     """Run several scenarios (each with the same policy, if given).
 
     All names and constants are checked before the first run, so a typo
-    fails fast.
+    fails fast (see :func:`plan_runs`).
 
     Args:
         model: a loaded :class:`Model` or a model file path.
@@ -410,26 +464,10 @@ def run_many(
         One :class:`RunResult` per name, in order.
     """
     model = _as_model(model)
-    names = list(dict.fromkeys(names))
-    if return_columns is not None:
-        return_columns = list(return_columns)
     if scenarios is None:
         scenarios = load_scenarios(model)
-    for n in names:
-        if n is not None:
-            scenarios.scenario(n)
-    fixed = _validate(model, scenarios.policy(policy).constants, f"policy '{policy}'") if policy else {}
-    explicit = _validate(model, params, "params") if params else {}
-    for n in names:  # every run's constants and clock, before the first run
-        constants = _validate(model, scenarios.resolve(n), f"scenario '{n}'") if n is not None else {}
-        constants.update(fixed)
-        constants.update(explicit)
-        _, timing = _split_timing(constants)
-        _check_clock(model, timing, return_columns, run_name(n or model.name, policy, explicit))
-    return [
-        run(model, n, policy, params, scenarios=scenarios, return_columns=return_columns)
-        for n in _progress(names, progress)
-    ]
+    plans = plan_runs(model, names, policy, params, scenarios=scenarios, return_columns=return_columns)
+    return run_plans(model, plans, progress)
 
 
 def key_variables(
@@ -457,104 +495,3 @@ def key_variables(
             out.append(resolved)
         return out[:limit]
     return list(model.stocks[:limit])
-
-
-def variable_columns(columns: Iterable[str], variable: str) -> list[str]:
-    """The result columns holding a variable.
-
-    A plain variable has one column named after it; a subscripted one has a
-    column per element, named as PySD names them: ``"Stock A[One]"``, or
-    ``"Stock A[One,X]"`` for two subscripts.
-
-    Returns:
-        The column names in order; empty when the variable has none.
-    """
-    columns = list(columns)
-    if variable in columns:
-        return [variable]
-    prefix = variable + "["
-    return [c for c in columns if c.startswith(prefix)]
-
-
-def _check_variables(results: Sequence[RunResult], variables: Sequence[str]) -> None:
-    for r in results:
-        missing = [v for v in variables if not variable_columns(r.frame.columns, v)]
-        if missing:
-            raise PyloopError(
-                f"run '{r.name}' has no column '{missing[0]}'"
-                + suggest(missing[0], r.frame.columns)
-            )
-
-
-def _check_unique(results: Sequence[RunResult], what: str) -> None:
-    """Refuse two runs with the same name: one would hide the other."""
-    seen: set[str] = set()
-    for r in results:
-        if r.name in seen:
-            raise PyloopError(
-                f"{what} got two runs named '{r.name}'; give one of them another name "
-                "(run(..., name=...)) or leave the duplicate out"
-            )
-        seen.add(r.name)
-
-
-def compare(results: Sequence[RunResult], variables: Sequence[str]) -> pd.DataFrame:
-    """Side-by-side values of some variables across runs.
-
-    Runs are told apart by name; two runs with the same name are refused
-    (runs that set different constants have different names, see
-    :func:`run_name`).
-
-    Returns:
-        DataFrame indexed by time (union of all runs' times, model time
-        units) with MultiIndex columns ``(run, variable)``.
-
-    Raises:
-        PyloopError: two runs share a name, or a run lacks a variable.
-    """
-    variables = list(variables)
-    _check_unique(results, "compare")
-    _check_variables(results, variables)
-    frame = pd.concat(
-        {r.name: r.frame[[c for v in variables for c in variable_columns(r.frame.columns, v)]]
-         for r in results},
-        axis=1,
-        names=["run", "variable"],
-    )
-    frame.index.name = "time"
-    return frame
-
-
-def summary(results: Sequence[RunResult], variables: Sequence[str]) -> pd.DataFrame:
-    """Start, minimum, maximum and final value of each variable in each run.
-
-    Returns:
-        DataFrame indexed by ``(run, variable)`` with columns ``start``,
-        ``min``, ``max``, ``final`` (in the variable's units) and ``units``;
-        a subscripted variable has a row per element (see
-        :func:`variable_columns`).
-
-    Raises:
-        PyloopError: two runs share a name (see :func:`compare`), or a run
-            lacks a variable.
-    """
-    variables = list(variables)
-    _check_unique(results, "summary")
-    _check_variables(results, variables)
-    rows = []
-    for r in results:
-        for v in (c for name in variables for c in variable_columns(r.frame.columns, name)):
-            s = r.frame[v]
-            rows.append(
-                {
-                    "run": r.name,
-                    "variable": v,
-                    "start": s.iloc[0],
-                    "min": s.min(),
-                    "max": s.max(),
-                    "final": s.iloc[-1],
-                    "units": r.units.get(v) or "",
-                }
-            )
-    columns = ["run", "variable", "start", "min", "max", "final", "units"]
-    return pd.DataFrame(rows, columns=columns).set_index(["run", "variable"])

@@ -18,7 +18,7 @@ import pytest
 import pyloop
 from pyloop.errors import PyloopError
 from pyloop.analysis.loops import Evaluator, analyze_loops, score_run
-from pyloop.engine.pysd_model import reference_name
+from pyloop.engine import reference_name
 from pyloop.analysis.structure import causal_structure
 
 from conftest import MODELS, TESTS

@@ -138,7 +138,7 @@ def test_missing_model(tmp_path, capsys):
 
 
 def test_default_model_missing_is_reported(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(cli, "DEFAULT_MODEL", Path("models") / "no_such_model.mdl")
+    monkeypatch.setattr(cli.model_choice, "DEFAULT_MODEL", Path("models") / "no_such_model.mdl")
     assert cli.main(["scenarios"]) == 2
     err = capsys.readouterr().err
     assert "default model models/no_such_model.mdl not found" in err and "--model" in err
@@ -184,6 +184,24 @@ def test_set_overrides_constants_after_scenario_and_policy(tmp_path, capsys):
     assert csv["Teacup Temperature"].iloc[-1] != pytest.approx(
         pyloop.run(COOLING, "warm_room", "lid").frame["Teacup Temperature"].iloc[-1]
     )
+
+
+def test_run_checks_each_scenario_policy_and_set_once(tmp_path, monkeypatch):
+    """Names and constants are checked once, before the first run, not again per run."""
+    import pyloop.runner as runner
+
+    owners = []
+    check = runner.validate_constants
+
+    def counted(model, values, owner):
+        owners.append(owner)
+        return check(model, values, owner)
+
+    monkeypatch.setattr(runner, "validate_constants", counted)
+    code = cli.main(["run", "baseline", "warm_room", "--policy", "lid", "--model", COOLING,
+                     "--out", str(tmp_path / "out"), "--set", "Characteristic Time=40"])
+    assert code == 0
+    assert sorted(owners) == ["--set", "policy 'lid'", "scenario 'baseline'", "scenario 'warm_room'"]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -21,8 +20,9 @@ from pyloop.sensitivity.ensemble import (
     sobol_indices,
 )
 from pyloop.errors import ParameterError, PyloopError
-from pyloop.sensitivity.executors import Task, evaluate
-from pyloop.declarations.uncertainty import read_uncertainty, sample
+from pyloop.sensitivity.batch import Task, evaluate
+from pyloop.declarations.uncertainty import read_uncertainty
+from pyloop.sensitivity.sampling import sample
 
 from conftest import MODELS
 

@@ -18,7 +18,8 @@ from pyloop.errors import ParameterError, PyloopError, ScenarioError, Simulation
 from pyloop.analysis.ledger import LedgerError, report_years
 from pyloop.runner import MAX_NAME_BYTES, run_name
 from pyloop.declarations.scenarios import read_scenario_file
-from pyloop.declarations.uncertainty import read_uncertainty, sample
+from pyloop.declarations.uncertainty import read_uncertainty
+from pyloop.sensitivity.sampling import sample
 from conftest import MODELS
 
 COOLING = str(MODELS / "cooling.mdl")

@@ -18,7 +18,6 @@ its outflows, so every cash stock stays at 10 B$. TIME STEP is 1/8 Year.
 
 from __future__ import annotations
 
-import math
 import shutil
 from fractions import Fraction
 

@@ -1,9 +1,8 @@
-"""Loading, caching, metadata and fresh state of pyloop.engine.pysd_model."""
+"""Loading, caching, metadata and fresh state of pyloop.engine (load_model and Model)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 import pyloop
 from pyloop.errors import ModelFileError, ParameterError, SimulationError
-from pyloop.engine.pysd_model import cache_root
+from pyloop.engine import cache_root
 from conftest import FIXTURES, MODELS
 
 

@@ -318,7 +318,7 @@ def test_damaged_entry_is_replaced_once(cache, cooling_copy, damage):
 
 def test_translated_bytes_are_the_bytes_hashed(cache, cooling_copy, monkeypatch):
     """The file is read once: a change after hashing does not reach PySD."""
-    import pyloop.engine.pysd_model as model_module
+    import pyloop.engine.translate as model_module
 
     original = cooling_copy.read_bytes()
     read = model_module.read_model_bytes
@@ -403,7 +403,7 @@ def test_leftovers_of_killed_translations_are_removed(cache, cooling_copy):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_translation_removes_its_staging_folder(cache, cooling_copy, signum):
     script = (
-        "import sys, time, pyloop.engine.pysd_model as m\n"
+        "import sys, time, pyloop.engine.translate as m\n"
         "real = m._build_entry\n"
         "def slow(data, suffix, label, folder, key):\n"
         "    manifest = real(data, suffix, label, folder, key)\n"

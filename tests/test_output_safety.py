@@ -18,8 +18,8 @@ import pytest
 
 import pyloop
 import pyloop.files as files
-from pyloop import cli
 from pyloop.cli import main
+from pyloop.cli.commands import run as run_command
 from pyloop.sensitivity.ensemble import run_ensemble
 from pyloop.files import OutputError, write_file, write_files
 
@@ -163,7 +163,7 @@ def test_sigterm_interrupts_a_command_and_leaves_nothing(tmp_path, monkeypatch, 
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the signal arrives first
 
-    monkeypatch.setattr(cli, "_write_outputs", lambda *args, **kwargs: write_files(out, {"a.csv": terminated}))
+    monkeypatch.setattr(run_command, "write_outputs", lambda *args, **kwargs: write_files(out, {"a.csv": terminated}))
     before = signal.getsignal(signal.SIGTERM)
     code = main(["run", "baseline", "--model", COOLING, "--out", str(out)])
     assert code == 130
@@ -255,12 +255,12 @@ def test_write_file_refuses_a_folder(tmp_path):
 @pytest.fixture
 def no_build(monkeypatch):
     """Make any attempt to build a report fail loudly."""
-    import pyloop.report as report
+    import pyloop.report.build as report
 
     def built(*args, **kwargs):
         raise AssertionError("the report was built before the destination was checked")
 
-    monkeypatch.setattr(report, "_runs", built)
+    monkeypatch.setattr(report, "collect_runs", built)
 
 
 def test_report_into_the_working_folder_is_refused_before_the_build(tmp_path, monkeypatch, capsys, no_build):
@@ -322,7 +322,7 @@ def test_a_report_replaces_only_the_files_of_the_earlier_report(tmp_path):
 
 @pytest.mark.parametrize("where", ["build", "figure", "publish"])
 def test_a_failed_report_leaves_the_earlier_one_as_it_was(tmp_path, monkeypatch, capsys, where):
-    import pyloop.report as report
+    import pyloop.report.build as report
 
     out = tmp_path / "report"
     out.mkdir()
@@ -330,7 +330,7 @@ def test_a_failed_report_leaves_the_earlier_one_as_it_was(tmp_path, monkeypatch,
     (out / "notes.txt").write_text("mine\n")
     before = _snapshot(out)
     if where == "build":
-        monkeypatch.setattr(report, "_render", _enospc)
+        monkeypatch.setattr(report, "render", _enospc)
     elif where == "figure":
         import pyloop.plots as plots
 
@@ -400,7 +400,7 @@ def test_overwrite_replaces_only_the_ensembles_own_files(tmp_path):
 
 
 def test_a_failed_overwrite_restores_the_earlier_ensemble(tmp_path, monkeypatch, capsys):
-    import pyloop.sensitivity.ensemble as ensemble
+    import pyloop.sensitivity.executors as executors
 
     out = tmp_path / "out"
     assert _sensitivity(out, seed=1) == 0
@@ -410,7 +410,7 @@ def test_a_failed_overwrite_restores_the_earlier_ensemble(tmp_path, monkeypatch,
     def broken(*args, **kwargs):
         raise pyloop.errors.SimulationError("a run of the ensemble failed")
 
-    monkeypatch.setattr(ensemble, "iter_serial", broken)
+    monkeypatch.setattr(executors, "iter_serial", broken)
     assert _sensitivity(out, "--overwrite", seed=2) == 2
     capsys.readouterr()
     assert _snapshot(out) == before
@@ -461,12 +461,12 @@ def test_ensemble_files_are_byte_identical_across_executors_and_resume(tmp_path)
 
 
 def test_an_interrupted_fresh_ensemble_keeps_its_runs_for_resume(tmp_path, monkeypatch):
-    import pyloop.sensitivity.ensemble as ensemble
+    import pyloop.sensitivity.executors as executors
 
     model = pyloop.load_model(ISHIGAMI)
     kw = dict(method="mc", samples=12, seed=2, batch_size=4, executor="serial")
     run_ensemble(model, out=tmp_path / "whole", **kw)
-    real = ensemble.iter_serial
+    real = executors.iter_serial
 
     def interrupted(task, batches, vectorise=True):
         for k, item in enumerate(real(task, batches, vectorise)):
@@ -474,11 +474,11 @@ def test_an_interrupted_fresh_ensemble_keeps_its_runs_for_resume(tmp_path, monke
                 raise KeyboardInterrupt
             yield item
 
-    monkeypatch.setattr(ensemble, "iter_serial", interrupted)
+    monkeypatch.setattr(executors, "iter_serial", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_ensemble(model, out=tmp_path / "part", **kw)
     assert len(pd.read_csv(tmp_path / "part" / "outcomes.csv")) == 8
-    monkeypatch.setattr(ensemble, "iter_serial", real)
+    monkeypatch.setattr(executors, "iter_serial", real)
     run_ensemble(model, out=tmp_path / "part", resume=True, **kw)
     assert _snapshot(tmp_path / "part") == _snapshot(tmp_path / "whole")
 

@@ -50,3 +50,22 @@ def test_plot_variable_uses_given_axes(results):
     assert plot_variable(results, "Heat Loss to Room", ax=ax) is ax
     assert ax.get_xlabel() == "time [Minute]"
     plt.close(fig)
+
+
+def test_a_run_plots_itself_on_given_axes(results):
+    fig, ax = plt.subplots()
+    try:
+        drawn = results[0].plot(ax=ax, variable="Teacup Temperature")
+        assert drawn is ax
+        assert len(ax.get_lines()) == 1
+        assert ax.get_title() == "Teacup Temperature\n[Degrees Fahrenheit]"
+        assert results[0].plot().get_title().startswith(str(results[0].frame.columns[0]))
+    finally:
+        plt.close(fig)
+
+
+def test_a_loop_analysis_plots_its_relative_scores(cooling_model):
+    analysis = pyloop.analyze_loops(cooling_model, "baseline")
+    ax = analysis.plot()
+    assert ax.get_title().startswith(f"Loop dominance in run '{analysis.run}'")
+    assert ax.get_ylim() == (-1.02, 1.02)

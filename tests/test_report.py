@@ -9,21 +9,22 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from circular import MODEL_PATH, REPO
+from circular import MODEL_PATH
 from pyloop.cli import main
-from pyloop.report import MARKER, ReportSettings, build_report, default_sections, equation_texts
+from pyloop.case import for_model
+from pyloop.report import MARKER, ReportSettings, build_report, equation_texts
 
-QUICK = ReportSettings(scenarios=("baseline", "music_stops"), quick=True)
+CASE = for_model(MODEL_PATH)
+QUICK = CASE.report_settings(ReportSettings(scenarios=("baseline", "music_stops"), quick=True))
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, circular_model):
     out = tmp_path_factory.mktemp("report") / "report"
-    path = build_report(out, circular_model, QUICK, extra_sections=default_sections())
+    path = build_report(out, circular_model, QUICK, extra_sections=CASE.sections())
     return path
 
 
@@ -139,7 +140,7 @@ def test_summary_numbers_match_the_analyses(report, circular_model):
 
     from pyloop.analysis.ledger import audit
     from pyloop.analysis.loops import analyze_loops
-    from pyloop.report import BOOM
+    from pyloop.case.ai_circular_finance import BOOM
 
     numbers = json.loads((report.parent / "summary.json").read_text())
     html_text = report.read_text(encoding="utf-8")

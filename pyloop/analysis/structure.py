@@ -1,6 +1,6 @@
 """The causal structure of a model: variables, stocks and flows, links, feedback loops.
 
-Built from a loaded :class:`~pyloop.engine.pysd_model.Model`'s parsed equations, as plain
+Built from a loaded :class:`~pyloop.engine.Model`'s parsed equations, as plain
 data. A *link* ``cause -> effect`` exists when the effect's equation reads the
 cause at every step (for a stock: when its net flow reads it). Links that only
 set a stock's initial value are left out, and so are the time settings.
@@ -26,7 +26,7 @@ from typing import Mapping
 import networkx as nx
 
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model
+from pyloop.engine import Model
 
 __all__ = [
     "DEFAULT_MAX_LOOPS",
@@ -127,6 +127,17 @@ class Structure:
         """A copy of the causal graph among stocks, flows and auxiliaries
         (constants left out); edges carry their :class:`Link` as ``link``."""
         return self._graph.copy()
+
+    @property
+    def causal_variables(self) -> tuple[str, ...]:
+        """Every variable of the causal graph (stocks, flows, auxiliaries;
+        constants left out), in the graph's order."""
+        return tuple(self._graph)
+
+    def has_link(self, cause: str, effect: str) -> bool:
+        """Whether ``cause -> effect`` is an edge of the causal graph (links
+        from constants are not)."""
+        return self._graph.has_edge(cause, effect)
 
     def link(self, cause: str, effect: str) -> Link:
         """The link ``cause -> effect``.

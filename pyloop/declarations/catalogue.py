@@ -10,7 +10,7 @@ from typing import Sequence
 from pyloop.declarations.toml import read_toml
 from pyloop.declarations.paths import declaration_path
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model
+from pyloop.engine import Model
 from pyloop.analysis.structure import Loop, Structure
 
 
@@ -137,12 +137,12 @@ def match_catalogue(
     return out
 
 
-def _catalogue_cycle(structure: Structure, entry: CatalogueLoop) -> tuple[str, ...] | None:
-    """The entry's variables as a loop, if each one links to the next."""
+def catalogue_cycle(structure: Structure, entry: CatalogueLoop) -> tuple[str, ...] | None:
+    """The entry's variables as a loop of the model, if each one links to the
+    next in the causal graph; else None."""
     v = entry.variables
-    graph = structure._graph
     for i in range(len(v)):
-        if not graph.has_edge(v[i], v[(i + 1) % len(v)]):
+        if not structure.has_link(v[i], v[(i + 1) % len(v)]):
             return None
     return tuple(v)
 

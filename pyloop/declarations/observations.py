@@ -10,7 +10,7 @@ Format, one observation a row (a header row first)::
 Columns:
 
 - ``variable``: a variable of the model (any spelling
-  :meth:`pyloop.engine.pysd_model.Model.resolve_name` accepts);
+  :meth:`pyloop.engine.Model.resolve_name` accepts);
 - ``time``: in the model's time unit, inside the run (INITIAL TIME to
   FINAL TIME);
 - ``value``: the observed value, in the variable's units;
@@ -105,7 +105,7 @@ def read_observations(path: str | os.PathLike[str], model: Any) -> Observations:
 
     Args:
         path: the CSV file (format in the module docstring).
-        model: a :class:`~pyloop.engine.pysd_model.Model`.
+        model: a :class:`~pyloop.engine.Model`.
 
     Returns:
         The checked :class:`Observations`.

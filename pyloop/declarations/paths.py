@@ -63,7 +63,7 @@ def declaration_path(model: Any, kind: str) -> Path:
     """The declaration file of ``kind`` for a model.
 
     Args:
-        model: a loaded :class:`~pyloop.engine.pysd_model.Model` (whose explicitly named
+        model: a loaded :class:`~pyloop.engine.Model` (whose explicitly named
             files win) or a model file path.
         kind: one of :data:`KINDS`.
 

@@ -313,7 +313,7 @@ def _check_extends(scenarios: Mapping[str, Scenario], file: str) -> None:
 
 
 def load_scenarios(model: Any) -> ScenarioFile:
-    """Scenario file of a model (a :class:`~pyloop.engine.pysd_model.Model` or a path).
+    """Scenario file of a model (a :class:`~pyloop.engine.Model` or a path).
 
     The file is the one named when the model was loaded (``--scenarios``),
     else ``X.scenarios.toml`` beside it. Returns an empty
@@ -326,10 +326,10 @@ def load_scenarios(model: Any) -> ScenarioFile:
 
 
 def list_scenarios(model: Any) -> list[Scenario]:
-    """Scenarios of a model (a :class:`~pyloop.engine.pysd_model.Model` or a path), in file order."""
+    """Scenarios of a model (a :class:`~pyloop.engine.Model` or a path), in file order."""
     return list(load_scenarios(model).scenarios.values())
 
 
 def list_policies(model: Any) -> list[Policy]:
-    """Policies of a model (a :class:`~pyloop.engine.pysd_model.Model` or a path), in file order."""
+    """Policies of a model (a :class:`~pyloop.engine.Model` or a path), in file order."""
     return list(load_scenarios(model).policies.values())

@@ -39,9 +39,9 @@ the set is asked for (``read_uncertainty(..., outcome_sets=["loops"])``,
 declared range as a uniform parameter, and the final value of every stock as
 an outcome.
 
-Samples are drawn in the unit hypercube (numpy ``Generator`` for Monte Carlo,
-SALib for Sobol and Morris, always from an explicit seed) and mapped to each
-parameter's distribution through its inverse CDF.
+Samples drawn in the unit hypercube (:mod:`pyloop.sensitivity.sampling`)
+are mapped to each parameter's distribution through its inverse CDF
+(:meth:`UncertaintySpec.transform`).
 """
 
 from __future__ import annotations
@@ -58,31 +58,20 @@ import numpy as np
 from pyloop.declarations.toml import read_toml
 from pyloop.declarations.paths import declaration_path
 from pyloop.errors import ParameterError, PyloopError, suggest
-from pyloop.engine.limits import check_memory, check_time_settings
 
 __all__ = [
     "DISTRIBUTIONS",
-    "METHODS",
     "STATISTICS",
     "Outcome",
     "Parameter",
     "UncertaintySpec",
+    "as_table",
     "read_uncertainty",
-    "check_ensemble_size",
-    "check_seed",
-    "run_count",
-    "sample",
     "uncertainty_path",
 ]
 
 #: Distributions a parameter may have.
 DISTRIBUTIONS = ("uniform", "triangular", "normal")
-
-#: Sampling methods.
-METHODS = ("mc", "sobol", "morris")
-
-#: Largest seed: numpy's legacy generator and SALib take seeds below 2**32.
-MAX_SEED = 2**32 - 1
 
 #: Statistics that turn one run's time series into a scalar outcome.
 #: ``first_time_above``: first saved time the variable exceeds ``threshold``;
@@ -91,7 +80,7 @@ MAX_SEED = 2**32 - 1
 #: SAVEPER equals TIME STEP). ``loop_dominance``: the share of the time
 #: steps in a window (default the whole run) in which the named ``loop`` of
 #: the model's loop catalogue belongs to the dominant set of its partition
-#: (see :func:`pyloop.sensitivity.executors.loop_dominance_share`).
+#: (see :func:`pyloop.sensitivity.batch.loop_dominance_share`).
 STATISTICS = ("min", "max", "final", "mean", "integral", "first_time_above", "loop_dominance")
 
 #: The statistic computed from each run's loop scores rather than one variable.
@@ -399,7 +388,7 @@ def read_uncertainty(
     """The uncertainty spec of a loaded model.
 
     Args:
-        model: a :class:`~pyloop.engine.pysd_model.Model`.
+        model: a :class:`~pyloop.engine.Model`.
         path: the TOML file; default the one named when the model was
             loaded (``--uncertainty``), else ``X.uncertainty.toml`` beside it,
             or the defaults (every constant with a finite range, final value
@@ -463,139 +452,6 @@ def read_uncertainty(
         raise PyloopError(f"[bands] variables in '{file}' must be a list of variable names")
     bands = tuple(model.variable(str(b)).name for b in bands)
     return UncertaintySpec(params, outcomes, bands, path, tuple(sets))
-
-
-def sample(spec: UncertaintySpec, method: str, n: int, seed: int) -> np.ndarray:
-    """Seeded samples in the unit hypercube, one row per run.
-
-    Args:
-        spec: the parameters to sample.
-        method: ``"mc"`` (``n`` independent uniform draws from
-            ``numpy.random.default_rng(seed)``), ``"sobol"`` (SALib's Saltelli
-            scheme without second-order terms: ``n * (D + 2)`` runs; ``n`` a
-            power of two) or ``"morris"`` (SALib, ``n`` trajectories of
-            ``D + 1`` runs on 4 levels).
-        n: base number of samples (at least 1).
-        seed: the seed; the same seed gives the same samples.
-
-    Returns:
-        Array of shape (runs, D) in [0, 1]; map it with
-        :meth:`UncertaintySpec.transform`.
-
-    Raises:
-        PyloopError: unknown method, ``n`` below 1, no parameters, a seed
-            outside 0 to :data:`MAX_SEED`, a Sobol ``n`` that is not a power
-            of two, or samples too large for memory
-            (:func:`check_ensemble_size`).
-    """
-    if method not in METHODS:
-        raise PyloopError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
-    _check_count(n)
-    if not spec.parameters:
-        raise PyloopError("no uncertain parameters to sample")
-    seed = check_seed(seed)
-    _check_samples_memory(spec, method, n)
-    d = len(spec.parameters)
-    if method == "mc":
-        return np.random.default_rng(seed).random((int(n), d))
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if method == "sobol":
-            if n & (n - 1):
-                raise PyloopError(
-                    f"Sobol sampling needs a power of two as the number of samples, not {n}; "
-                    f"try {1 << max(int(n).bit_length() - 1, 0)} or {1 << int(n).bit_length()}"
-                )
-            from SALib.sample import sobol
-
-            return sobol.sample(spec.problem(), int(n), calc_second_order=False, seed=seed)
-        if d < 2:
-            raise PyloopError("Morris screening needs at least two parameters")
-        from SALib.sample import morris
-
-        return morris.sample(spec.problem(), int(n), num_levels=4, seed=seed)
-
-
-def check_seed(seed: Any) -> int:
-    """Return ``seed`` as an int if it is a whole number from 0 to :data:`MAX_SEED`.
-
-    Raises:
-        PyloopError: any other value.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise PyloopError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
-    return int(seed)
-
-
-def _check_count(n: Any) -> None:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise PyloopError(f"the number of samples must be a positive whole number, not {n!r}")
-
-
-def run_count(method: str, n: int, parameters: int) -> int:
-    """Runs of an ensemble of ``n`` base samples of ``parameters`` constants
-    (see :func:`sample`)."""
-    if method == "sobol":
-        return n * (parameters + 2)
-    if method == "morris":
-        return n * (parameters + 1)
-    return n
-
-
-#: Copies of the samples an ensemble holds: unit samples, their values, and
-#: the samples table of its result.
-_SAMPLE_COPIES = 3
-
-
-def _check_samples_memory(
-    spec: UncertaintySpec, method: str, n: int, per_run: int = 0, kept: str = ""
-) -> None:
-    """Raise when ``n`` samples, at ``per_run`` bytes per run besides the
-    samples themselves, would not fit in memory (``kept``: what else is kept,
-    for the message)."""
-    runs = run_count(method, int(n), len(spec.parameters))
-    nbytes = runs * (8 * _SAMPLE_COPIES * len(spec.parameters) + per_run)
-    check_memory(
-        nbytes,
-        f"{runs:,} runs of {len(spec.parameters)} parameters{kept}",
-        f"choose fewer samples (--samples; {method} with {n:,} base samples makes {runs:,} runs)",
-        error=PyloopError,
-    )
-
-
-def check_ensemble_size(model: Any, spec: UncertaintySpec, method: str, n: int, kept_times: int) -> None:
-    """Check, before an ensemble starts, that it fits in memory.
-
-    Every run's clock must pass :func:`pyloop.engine.limits.check_time_settings`;
-    the samples (runs x parameters, held a few times over), the outcomes
-    and the kept series (runs x band variables x ``kept_times``) must fit in
-    :func:`pyloop.engine.limits.memory_budget`.
-
-    Args:
-        model: the loaded :class:`~pyloop.engine.pysd_model.Model`.
-        spec: the ensemble's parameters, outcomes and bands.
-        method: one of :data:`METHODS`.
-        n: base number of samples.
-        kept_times: saved times kept per band variable and run.
-
-    Raises:
-        PyloopError: the ensemble would not fit; the message suggests fewer
-            samples.
-        ParameterError, SimulationError: the model's time settings (see
-            :func:`pyloop.engine.limits.check_time_settings`).
-    """
-    _check_count(n)
-    t = model.time
-    watched = {o.variable for o in spec.outcomes if o.variable} | set(spec.bands)
-    check_time_settings(
-        t.initial_time, t.final_time, t.time_step, t.saveper, len(watched), f"model '{model.name}'"
-    )
-    # the outcomes table and the kept series, each read back once after writing
-    per_run = 8 * 2 * (len(spec.outcomes) + len(spec.bands) * kept_times)
-    kept = f" keeping {len(spec.bands)} series of {kept_times} times" if spec.bands else ""
-    _check_samples_memory(spec, method, n, per_run, kept)
 
 
 def as_table(spec: UncertaintySpec) -> Mapping[str, Any]:

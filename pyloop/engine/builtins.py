@@ -39,7 +39,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Equation, Model, Variable, ast_nodes, reference_name, syntax
+from pyloop.engine.expressions import is_stock, nodes, reference_name, syntax
+from pyloop.engine.pysd_model import Equation, Model, Variable
 
 __all__ = ["Builtin", "ExpandedModel", "LaggedReference", "expand_builtins", "stock_names"]
 
@@ -131,9 +132,9 @@ class ExpandedModel:
         for name, eq in model.equations.items():
             if kinds.get(name) not in ("stock", "flow", "aux"):
                 continue
-            if not any(type(n).__name__ in _KINDS for n in ast_nodes(eq.ast)):
+            if not any(type(n).__name__ in _KINDS for n in nodes(eq.ast)):
                 continue
-            if isinstance(eq.ast, ae.IntegStructure):
+            if is_stock(eq.ast):
                 flow = self._rewrite(eq.ast.flow, name, root=False)
                 ast = ae.IntegStructure(flow, eq.ast.initial, eq.ast.non_negative)
                 equations[name] = Equation(
@@ -159,7 +160,7 @@ class ExpandedModel:
         by_ref.update({v.py_name: v.name for v in self.model.variables if v.py_name not in by_ref})
         by_ref.update({reference_name(v.name): v.name for v in self._variables})
         out = []
-        for node in ast_nodes(ast):
+        for node in nodes(ast):
             if isinstance(node, ae.ReferenceStructure):
                 out.append("Time" if node.reference == "time" else by_ref.get(node.reference, node.reference))
             elif isinstance(node, LaggedReference):
@@ -177,7 +178,7 @@ class ExpandedModel:
         self._variables.append(
             Variable(name, reference_name(name), None, comment, kind, None, None)
         )
-        if isinstance(ast, syntax().IntegStructure):
+        if is_stock(ast):
             refs = self._names(ast.flow)
             self._equations[name] = Equation(name, ast, refs, self._names(ast.initial), {})
         else:

@@ -1,30 +1,44 @@
-"""Evaluate a model's equations over whole time series at once (an
-interpreter of PySD's abstract syntax tree), for the link scores."""
+"""PySD's abstract syntax tree of an equation: the one place that walks it.
+
+PySD parses every equation into a tree of dataclasses
+(``ReferenceStructure``, ``ArithmeticStructure``, ``CallStructure``, ...).
+This module owns every look at those classes: :class:`ExpressionVisitor`
+dispatches on a node's type (as PySD's own Python builder does), and small
+functions answer the questions the rest of the package asks of an equation:
+the variables it reads (:func:`references`), a stock's signed flows
+(:func:`signed_flows`), its numeric literals (:func:`numbers`), whether the
+loop analysis can score it (:func:`unsupported_construct`). Code outside
+:mod:`pyloop.engine` calls these and never imports PySD.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, ClassVar, Iterable
 
 import numpy as np
-import pandas as pd
 
-from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model, reference_name
-from pyloop.engine.builtins import ExpandedModel, LaggedReference, _lag, expand_builtins
+__all__ = [
+    "ExpressionVisitor",
+    "NUMBER_TYPES",
+    "UNSUPPORTED_CONSTRUCTS",
+    "is_lookup_table",
+    "is_stock",
+    "net_flow_expression",
+    "nodes",
+    "numbers",
+    "reference_name",
+    "references",
+    "signed_flows",
+    "syntax",
+    "unsupported_construct",
+]
 
+#: Python types of a numeric literal in a syntax tree.
+NUMBER_TYPES = (int, float, np.number, bool)
 
-#: Vensim's "small number" used by XIDZ/ZIDZ (as in PySD).
-_SMALL = 1e-6
-
-
-# ---------------------------------------------------------------- evaluator
-def _ae():
-    from pyloop.engine.pysd_model import syntax
-
-    return syntax()
-
-
-_UNSUPPORTED = {
+#: Constructs the loop analysis cannot score, by node class, with the name a
+#: message gives them.
+UNSUPPORTED_CONSTRUCTS = {
     "SmoothStructure": "SMOOTH",
     "SmoothNStructure": "SMOOTH N",
     "DelayStructure": "DELAY",
@@ -43,335 +57,156 @@ _UNSUPPORTED = {
 }
 
 
-def _unsupported(construct: str, variable: str) -> PyloopError:
-    return PyloopError(
-        f"loop analysis does not support {construct} (in '{variable}'): its hidden "
-        "stocks cannot be scored; write the structure out with explicit INTEG stocks"
-    )
+def syntax() -> Any:
+    """PySD's module of abstract-syntax classes (``ArithmeticStructure``,
+    ``ReferenceStructure``, ...), for the engine code that builds trees."""
+    from pysd.translators.structures import abstract_expressions
+
+    return abstract_expressions
 
 
-def check_supported(model: Model) -> None:
-    """Raise :class:`PyloopError` naming the first construct (FORECAST,
-    SAMPLE IF TRUE, subscripts, ...) and variable the loop analysis cannot
-    score; SMOOTH, DELAY and TREND are written out as stocks first
-    (:mod:`pyloop.engine.builtins`)."""
-    ae = _ae()
-    model = expand_builtins(model)
+class ExpressionVisitor:
+    """Walk a syntax tree by node type.
 
-    def walk(node: Any, name: str) -> None:
-        kind = type(node).__name__
-        if kind in _UNSUPPORTED:
-            raise _unsupported(_UNSUPPORTED[kind], name)
-        if isinstance(node, ae.ReferenceStructure):
-            if node.subscripts is not None:
-                raise _unsupported("subscripts", name)
-            return
-        if isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item, name)
-        elif hasattr(node, "__dataclass_fields__"):
-            for f in node.__dataclass_fields__:
-                walk(getattr(node, f), name)
-
-    kinds = {v.name: v.kind for v in model.variables}
-    for name, eq in model.equations.items():
-        if kinds.get(name) in ("stock", "flow", "aux"):
-            walk(eq.ast, name)
-
-
-def _step(t, dt, value, start):
-    return value * ((t + dt / 2) > start)
-
-
-def _pulse(t, dt, start, width):
-    width = np.where(np.asarray(width) == 0, dt / 2, width)  # PySD: width 0 -> one step
-    return ((start - _SMALL <= t) & (t < start + width)).astype(float)
-
-
-def _ramp(t, dt, slope, start, finish=None):
-    final = t if finish is None else np.minimum(finish, t)
-    return (t + _SMALL > start) * slope * (final - start)
-
-
-def _xidz(a, b, x):
-    b = np.asarray(b, dtype=float)
-    small = np.abs(b) < _SMALL
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(small, x, a / np.where(small, 1.0, b))
-
-
-def _zidz(a, b):
-    return _xidz(a, b, 0.0)
-
-
-_SIMPLE = {
-    "abs": np.abs,
-    "exp": np.exp,
-    "sqrt": np.sqrt,
-    "ln": np.log,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "arcsin": np.arcsin,
-    "arccos": np.arccos,
-    "arctan": np.arctan,
-    "sinh": np.sinh,
-    "cosh": np.cosh,
-    "tanh": np.tanh,
-    "min": np.minimum,
-    "max": np.maximum,
-    "power": np.power,
-    "log": lambda a, b: np.log(a) / np.log(b),
-    "integer": np.trunc,
-    "modulo": np.mod,
-    "quantum": lambda a, b: np.where(np.asarray(b) <= 0, a, b * np.trunc(np.asarray(a) / b)),
-    "xidz": _xidz,
-    "zidz": _zidz,
-}
-
-_COMPARE = {
-    "=": np.equal,
-    "<>": np.not_equal,
-    ">=": np.greater_equal,
-    ">": np.greater,
-    "<=": np.less_equal,
-    "<": np.less,
-    ":AND:": np.logical_and,
-    ":OR:": np.logical_or,
-}
-
-_ARITH = {
-    "+": np.add,
-    "-": np.subtract,
-    "*": np.multiply,
-    "/": np.divide,
-    "^": np.power,
-}
-
-
-class Evaluator:
-    """Evaluate a model's equations over whole time series at once.
-
-    Args:
-        model: the loaded model.
-        frame: a run of the model with one row per time step (every stock,
-            flow, auxiliary and constant as a column).
-        time_step: the run's integration step.
-        check: first check that every equation can be evaluated (see
-            :func:`check_supported`).
-
-    The values of the run are the evaluator's memory: ``values[name]`` is a
-    numpy array over time (a float for a constant). :meth:`evaluate`
-    evaluates an expression given a function that returns each variable's
-    values; :meth:`current`, :meth:`previous` and :meth:`partial` build the
-    usual ones.
+    :meth:`visit` calls the method named in :attr:`HANDLERS` for the node's
+    class (``visit_reference`` for a ``ReferenceStructure``, ...),
+    :meth:`visit_number` for a numeric literal and :meth:`visit_other` for
+    anything else; extra arguments are passed through. Subclasses define
+    the handlers they need; those they leave out fall back to
+    :meth:`visit_other`.
     """
 
-    def __init__(self, model: Model, frame: pd.DataFrame, time_step: float, check: bool = True):
-        model = expand_builtins(model)
-        if check:
-            check_supported(model)
-        self.model = model
-        self.dt = float(time_step)
-        self.time = np.asarray(frame.index, dtype=float)
-        self._name = {v.py_name: v.name for v in model.variables}
-        self._name.update({reference_name(v.name): v.name for v in model.variables})
-        self._kind = {v.name: v.kind for v in model.variables}
-        eqs = model.equations
-        self.equations = eqs
-        values: dict[str, Any] = {}
-        for v in model.variables:
-            if v.kind == "control":
-                continue
-            if v.name in frame.columns:
-                col = frame[v.name].to_numpy(dtype=float)
-                values[v.name] = float(col[0]) if v.kind == "constant" else col
-        values.update(
-            {
-                "INITIAL TIME": float(self.time[0]),
-                "FINAL TIME": float(self.time[-1]),
-                "TIME STEP": self.dt,
-                "SAVEPER": self.dt,
-                "Time": self.time,
-            }
-        )
-        self.values = values
-        self._lookups: dict[str, Any] = {}
-        ae = _ae()
-        for name, eq in eqs.items():
-            if isinstance(eq.ast, ae.LookupsStructure):
-                self._lookups[name] = eq.ast
-        if isinstance(model, ExpandedModel):
-            model.internal_values(self)
+    #: Handler method by node class name.
+    HANDLERS: ClassVar[dict[str, str]] = {
+        "ReferenceStructure": "visit_reference",
+        "ArithmeticStructure": "visit_arithmetic",
+        "LogicStructure": "visit_logic",
+        "CallStructure": "visit_call",
+        "InlineLookupsStructure": "visit_inline_lookups",
+        "InitialStructure": "visit_initial",
+        "IntegStructure": "visit_integ",
+        "LookupsStructure": "visit_lookups",
+        "LaggedReference": "visit_lagged",
+    }
 
-    # -------------------------------------------------------- environments
-    def _get(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise PyloopError(
-                f"the run has no values of '{name}'; run the model with every variable returned"
-            ) from None
+    def visit(self, node: Any, *args: Any) -> Any:
+        """The result of the handler for ``node``'s type."""
+        if isinstance(node, NUMBER_TYPES):
+            return self.visit_number(node, *args)
+        handler = getattr(self, self.HANDLERS.get(type(node).__name__, "visit_other"), None)
+        if handler is None:
+            return self.visit_other(node, *args)
+        return handler(node, *args)
 
-    def current(self) -> Callable[[str], Any]:
-        """Values over the whole run."""
-        return self._get
+    def visit_number(self, node: Any, *args: Any) -> Any:
+        """A numeric literal; by default handled as any other node."""
+        return self.visit_other(node, *args)
 
-    def previous(self) -> Callable[[str], Any]:
-        """Values at ``t - dt`` for ``t`` from the second step on."""
-        get = self._get
+    def visit_other(self, node: Any, *args: Any) -> Any:
+        """A node no handler covers."""
+        raise NotImplementedError(type(node).__name__)
 
-        def prev(name: str) -> Any:
-            v = get(name)
-            return v[:-1] if isinstance(v, np.ndarray) else v
 
-        prev.lag_slice = slice(None, -1)  # type: ignore[attr-defined]
-        return prev
+def nodes(ast: Any, skip_function_names: bool = True) -> Iterable[Any]:
+    """Every node of a syntax tree, depth first, parents before children,
+    literals included.
 
-    def partial(self, moving: str) -> Callable[[str], Any]:
-        """Values at ``t - dt`` except ``moving`` at ``t`` (ceteris paribus)."""
-        get = self._get
+    With ``skip_function_names`` the name of a called function (a
+    ``CallStructure``'s ``function``) is not visited: it names no variable.
+    """
+    todo = [ast]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (list, tuple)):
+            todo.extend(reversed(node))
+        elif type(node).__name__ == "CallStructure" and skip_function_names:
+            todo.append(node.arguments)
+        elif hasattr(node, "__dataclass_fields__"):
+            todo.extend(getattr(node, name) for name in reversed(list(node.__dataclass_fields__)))
 
-        def part(name: str) -> Any:
-            v = get(name)
-            if not isinstance(v, np.ndarray):
-                return v
-            return v[1:] if name == moving else v[:-1]
 
-        part.moving = moving  # type: ignore[attr-defined]
-        return part
+def reference_name(name: str) -> str:
+    """How a parsed equation refers to the variable called ``name``: its name
+    in lower case with spaces as underscores (PySD's Python name can differ,
+    e.g. ``p_1`` for a variable ``p`` that clashes with a reserved word)."""
+    return name.lower().replace(" ", "_")
 
-    # ------------------------------------------------------------ evaluate
-    def evaluate(self, ast: Any, get: Callable[[str], Any], time: np.ndarray, where: str) -> Any:
-        """Value of ``ast`` with variables from ``get`` at times ``time``.
 
-        Args:
-            ast: a PySD abstract syntax tree (not a stock's IntegStructure:
-                pass its ``flow``).
-            get: variable name -> values.
-            time: the times the values belong to (for STEP, RAMP, PULSE, Time).
-            where: the variable the expression belongs to, for messages.
-        """
-        ae = _ae()
-        ev = self.evaluate
-        if isinstance(ast, (int, float, np.number, bool)):
-            return float(ast)
-        if isinstance(ast, ae.ReferenceStructure):
-            ref = ast.reference
-            if ref == "time":
-                return get("Time")
-            if ast.subscripts is not None:
-                raise _unsupported("subscripts", where)
-            name = self._name.get(ref)
-            if name is None:
-                raise PyloopError(f"unknown name '{ref}' in the equation of '{where}'")
-            return get(name)
-        if isinstance(ast, ae.ArithmeticStructure):
-            ops, args = ast.operators, ast.arguments
-            if len(args) == 1:
-                value = ev(args[0], get, time, where)
-                if ops[0] == "negative":
-                    return -value
-                if ops[0] == "positive":
-                    return value
-                raise PyloopError(f"unknown operator {ops[0]!r} in '{where}'")
-            if ops and ops[-1] == "^" and all(op == "^" for op in ops):
-                value = ev(args[-1], get, time, where)
-                for arg in reversed(args[:-1]):
-                    value = np.power(ev(arg, get, time, where), value)
-                return value
-            value = ev(args[0], get, time, where)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                for op, arg in zip(ops, args[1:]):
-                    value = _ARITH[op](value, ev(arg, get, time, where))
-            return value
-        if isinstance(ast, ae.LogicStructure):
-            ops, args = ast.operators, ast.arguments
-            if len(args) == 1:
-                if ops[0] == ":NOT:":
-                    return np.logical_not(ev(args[0], get, time, where))
-                raise PyloopError(f"unknown operator {ops[0]!r} in '{where}'")
-            value = ev(args[0], get, time, where)
-            for op, arg in zip(ops, args[1:]):
-                value = _COMPARE[op](value, ev(arg, get, time, where))
-            return value
-        if isinstance(ast, ae.CallStructure):
-            return self._call(ast, get, time, where)
-        if isinstance(ast, ae.InlineLookupsStructure):
-            return self._lookup(ast.lookups, ev(ast.argument, get, time, where))
-        if isinstance(ast, LaggedReference):
-            return self._lagged(ast, get, where)
-        if isinstance(ast, ae.InitialStructure):
-            value = ev(ast.initial, self._get, self.time, where)
-            return float(np.asarray(value).ravel()[0])
-        kind = type(ast).__name__
-        raise _unsupported(_UNSUPPORTED.get(kind, kind), where)
+def _is_reference(node: Any) -> bool:
+    return type(node).__name__ == "ReferenceStructure"
 
-    def _lagged(self, ast: LaggedReference, get: Callable[[str], Any], where: str) -> Any:
-        """A DELAY FIXED output over the steps ``get`` stands for: the whole
-        run, the previous steps, or (moving its input) the current ones."""
-        name = self._name.get(ast.reference, ast.reference)
-        source = np.broadcast_to(np.asarray(self._get(name), dtype=float), self.time.shape)
-        delay = np.asarray(self.evaluate(ast.delay, self._get, self.time, where), dtype=float)
-        initial = np.asarray(self.evaluate(ast.initial, self._get, self.time, where), dtype=float)
-        lagged = _lag(source, float(delay.ravel()[0]), self.dt, float(initial.ravel()[0]))
-        part = getattr(get, "lag_slice", None)
-        if part is None and hasattr(get, "moving"):
-            part = slice(1, None) if get.moving == name else slice(None, -1)
-        return lagged if part is None else lagged[part]
 
-    def _lookup(self, table: Any, x: Any) -> Any:
-        xs = np.asarray(table.x, dtype=float)
-        ys = np.asarray(table.y, dtype=float)
-        return np.interp(x, xs, ys)
+def references(ast: Any) -> list[str]:
+    """Reference names (see :func:`reference_name`) of every variable a
+    syntax tree reads, in order of appearance, repeats included."""
+    return [node.reference for node in nodes(ast) if _is_reference(node)]
 
-    def _call(self, ast: Any, get: Callable[[str], Any], time: np.ndarray, where: str) -> Any:
-        func = ast.function.reference if hasattr(ast.function, "reference") else str(ast.function)
-        args = ast.arguments
-        if func == "if_then_else":
-            cond = self.evaluate(args[0], get, time, where)
-            a = self.evaluate(args[1], get, time, where)
-            b = self.evaluate(args[2], get, time, where)
-            return np.where(cond, a, b)
-        values = [self.evaluate(a, get, time, where) for a in args]
-        if func in _SIMPLE:
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                return _SIMPLE[func](*values)
-        if func == "step":
-            return _step(time, self.dt, *values)
-        if func == "ramp" or func == "Xramp":
-            return _ramp(time, self.dt, *values)
-        if func == "pulse":
-            return _pulse(time, self.dt, *values)
-        name = self._name.get(func)
-        if name is not None and name in self._lookups:
-            return self._lookup(self._lookups[name], values[0])
-        raise PyloopError(
-            f"loop analysis does not support the function {func.upper()} (in '{where}')"
-        )
 
-    def value_of(self, name: str) -> np.ndarray:
-        """Recompute ``name`` over the whole run from its equation (a stock:
-        by Euler integration from its recorded initial value)."""
-        eq = self.equations[name]
-        ae = _ae()
-        if isinstance(eq.ast, ae.IntegStructure):
-            net = np.broadcast_to(
-                self.evaluate(eq.ast.flow, self._get, self.time, name), self.time.shape
-            )
-            start = self._get(name)[0]
-            return start + np.concatenate([[0.0], np.cumsum(net[:-1] * self.dt)])
-        out = self.evaluate(eq.ast, self._get, self.time, name)
-        return np.broadcast_to(np.asarray(out, dtype=float), self.time.shape).copy()
+def numbers(ast: Any) -> list[float]:
+    """Every numeric literal in a syntax tree (booleans excepted), in order."""
+    return [
+        float(node)
+        for node in nodes(ast)
+        if isinstance(node, (int, float)) and not isinstance(node, bool)
+    ]
 
-    def expression(self, name: str) -> Any:
-        """The expression a link into ``name`` is scored on: the equation,
-        or a stock's net flow."""
-        ast = self.equations[name].ast
-        return ast.flow if isinstance(ast, _ae().IntegStructure) else ast
 
-    def net_flow(self, stock: str) -> np.ndarray:
-        """A stock's net flow over the run."""
-        out = self.evaluate(self.expression(stock), self._get, self.time, stock)
-        return np.broadcast_to(np.asarray(out, dtype=float), self.time.shape)
+def signed_flows(flow: Any) -> dict[str, int] | None:
+    """``{reference name: sign}`` of a net flow written as a sum of named flows.
 
+    Returns None when the expression is anything else (a product, a call, a
+    literal), which the caller reports as "no plain flows".
+    """
+    kind = type(flow).__name__
+    if kind == "ReferenceStructure":
+        return {flow.reference: 1}
+    if kind != "ArithmeticStructure":
+        return None
+    if flow.operators == ["negative"]:
+        inner = signed_flows(flow.arguments[0])
+        return None if inner is None else {k: -v for k, v in inner.items()}
+    if any(op not in "+-" for op in flow.operators):
+        return None
+    signs: dict[str, int] = {}
+    operators = ["+"] + list(flow.operators)
+    for op, arg in zip(operators, flow.arguments):
+        sign = 1 if op == "+" else -1
+        if _is_reference(arg):
+            signs[arg.reference] = signs.get(arg.reference, 0) + sign
+        elif type(arg).__name__ == "ArithmeticStructure" and arg.operators == ["negative"]:
+            inner = arg.arguments[0]
+            if not _is_reference(inner):
+                return None
+            signs[inner.reference] = signs.get(inner.reference, 0) - sign
+        else:
+            return None
+    return signs
+
+
+def is_stock(ast: Any) -> bool:
+    """True for a stock's equation (an INTEG: ``flow`` and ``initial``)."""
+    return type(ast).__name__ == "IntegStructure"
+
+
+def is_lookup_table(ast: Any) -> bool:
+    """True for a lookup table's equation (``x`` and ``y`` points)."""
+    return type(ast).__name__ == "LookupsStructure"
+
+
+def net_flow_expression(ast: Any) -> Any:
+    """The expression a variable's value changes with: a stock's net flow,
+    any other equation itself."""
+    return ast.flow if is_stock(ast) else ast
+
+
+def unsupported_construct(ast: Any) -> str | None:
+    """Name of the first construct in a syntax tree that the loop analysis
+    cannot score (``"FORECAST"``, ``"subscripts"``, ...), or None."""
+    for node in nodes(ast, skip_function_names=False):
+        kind = type(node).__name__
+        if kind in UNSUPPORTED_CONSTRUCTS:
+            return UNSUPPORTED_CONSTRUCTS[kind]
+        if kind == "ReferenceStructure" and node.subscripts is not None:
+            return "subscripts"
+    return None

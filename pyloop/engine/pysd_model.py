@@ -1,21 +1,6 @@
-"""Load a system-dynamics model and simulate it; the only module that uses PySD.
-
-A model file (Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx``) is
-translated to Python once and kept in a cache directory outside the source
-tree, keyed by the SHA-256 of the file's bytes, the PySD version and the
-sanitiser version (see :mod:`pyloop.engine.cache`). Later loads of an unchanged file
-reuse the translation once it has checked out.
-
-Untrusted model files
----------------------
-A model file is untrusted input. It is refused if it is too large or not
-text (:mod:`pyloop.engine.sanitise`); PySD parses it, pyloop neutralises every
-piece of model text in the parsed model before PySD writes Python from it,
-and the Python is checked against what PySD's builder writes
-(:mod:`pyloop.engine.codecheck`) before every import. The original units and
-comments are kept in the cache entry's manifest and shown in
-:attr:`Model.variables`; a name containing single quotes or backslashes keeps a
-neutral spelling there, and its spelling in the file is accepted too.
+"""A loaded model: its variables, time settings and equations as plain data,
+and its runs through PySD. Load one with
+:func:`~pyloop.engine.translate.load_model`.
 
 Fresh state per run
 -------------------
@@ -38,9 +23,7 @@ PySD's Python names ("teacup_temperature") are accepted too.
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,44 +32,24 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pysd
 
-from pyloop.declarations.paths import check_declarations
-from pyloop.engine.cache import (
-    MANIFEST_NAME,
-    MANIFEST_FORMAT,
-    MODULE_NAME,
-    cache_root,
-    entry_key,
-    file_digest,
-    private_root,
-    publish,
-    remove_leftovers,
-    staging_folder,
-    translation_lock,
-    verified_manifest,
-    warn_unusable,
-)
-from pyloop.engine.codecheck import check_translation
-from pyloop.errors import ModelFileError, ParameterError, SimulationError, normalize_name, suggest
-from pyloop.engine.sanitise import SANITISER_VERSION, neutral_text, neutralise, read_model_bytes
+from pyloop.engine.cache import MODULE_NAME, cache_root
+from pyloop.engine.expressions import is_stock, reference_name, references, signed_flows
 from pyloop.engine.limits import check_time_settings
+from pyloop.engine.parse import VENSIM_SUFFIXES, XMILE_SUFFIXES, abstract_model, error_gist
+from pyloop.engine.sanitise import neutral_text
+from pyloop.errors import ModelFileError, ParameterError, SimulationError, normalize_name, suggest
 
 __all__ = [
+    "CONTROL_NAMES",
     "Equation",
-    "ast_nodes",
-    "syntax",
     "Model",
     "TimeSettings",
     "Variable",
     "cache_root",
-    "load_model",
     "VENSIM_SUFFIXES",
     "XMILE_SUFFIXES",
 ]
-
-VENSIM_SUFFIXES = (".mdl",)
-XMILE_SUFFIXES = (".xmile", ".xml", ".stmx")
 
 #: Vensim names of the four time settings (Vensim's "control" variables).
 CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
@@ -165,265 +128,6 @@ class Equation:
     initial_references: tuple[str, ...] = ()
     flows: Mapping[str, int] = field(default_factory=dict)
 
-
-def syntax() -> Any:
-    """PySD's module of abstract-syntax classes (``ArithmeticStructure``,
-    ``ReferenceStructure``, ...), for code that reads :attr:`Equation.ast`."""
-    from pysd.translators.structures import abstract_expressions
-
-    return abstract_expressions
-
-
-def ast_nodes(ast: Any, skip_function_names: bool = True) -> Iterable[Any]:
-    """Every node of an abstract syntax tree, depth first, literals included.
-
-    With ``skip_function_names`` the name of a called function (a
-    ``CallStructure``'s ``function``) is not visited: it names no variable.
-    """
-    from pysd.translators.structures import abstract_expressions as ae
-
-    todo = [ast]
-    while todo:
-        node = todo.pop()
-        yield node
-        if isinstance(node, (list, tuple)):
-            todo.extend(reversed(node))
-        elif isinstance(node, ae.CallStructure) and skip_function_names:
-            todo.append(node.arguments)
-        elif hasattr(node, "__dataclass_fields__"):
-            todo.extend(getattr(node, name) for name in reversed(list(node.__dataclass_fields__)))
-
-
-def reference_name(name: str) -> str:
-    """How a parsed equation refers to the variable called ``name``: its name
-    in lower case with spaces as underscores (PySD's Python name can differ,
-    e.g. ``p_1`` for a variable ``p`` that clashes with a reserved word)."""
-    return name.lower().replace(" ", "_")
-
-
-def _references(ast: Any) -> list[str]:
-    """Python names of every variable an abstract syntax tree reads."""
-    from pysd.translators.structures import abstract_expressions as ae
-
-    return [node.reference for node in ast_nodes(ast) if isinstance(node, ae.ReferenceStructure)]
-
-
-def _signed_flows(flow: Any) -> dict[str, int] | None:
-    """``{python name: sign}`` of a net flow written as a sum of named flows.
-
-    Returns None when the expression is anything else (a product, a call, a
-    literal), which the caller reports as "no plain flows".
-    """
-    from pysd.translators.structures import abstract_expressions as ae
-
-    if isinstance(flow, ae.ReferenceStructure):
-        return {flow.reference: 1}
-    if not isinstance(flow, ae.ArithmeticStructure):
-        return None
-    if flow.operators == ["negative"]:
-        inner = _signed_flows(flow.arguments[0])
-        return None if inner is None else {k: -v for k, v in inner.items()}
-    if any(op not in "+-" for op in flow.operators):
-        return None
-    signs: dict[str, int] = {}
-    operators = ["+"] + list(flow.operators)
-    for op, arg in zip(operators, flow.arguments):
-        sign = 1 if op == "+" else -1
-        if isinstance(arg, ae.ReferenceStructure):
-            signs[arg.reference] = signs.get(arg.reference, 0) + sign
-        elif isinstance(arg, ae.ArithmeticStructure) and arg.operators == ["negative"]:
-            inner = arg.arguments[0]
-            if not isinstance(inner, ae.ReferenceStructure):
-                return None
-            signs[inner.reference] = signs.get(inner.reference, 0) - sign
-        else:
-            return None
-    return signs
-
-
-def _abstract_model(source: Path) -> Any:
-    """PySD's abstract model of a model file (parsed, not translated)."""
-    if source.suffix.lower() in VENSIM_SUFFIXES:
-        from pysd.translators.vensim.vensim_file import VensimFile
-
-        parsed = VensimFile(source)
-    else:
-        from pysd.translators.xmile.xmile_file import XmileFile
-
-        parsed = XmileFile(source)
-    parsed.parse()
-    return parsed.get_abstract_model()
-
-
-def _gist(exc: BaseException) -> str:
-    """One short line describing an exception raised by PySD or its parsers."""
-    text = str(exc).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = lines[0].rstrip(".") if lines else ""
-    gist = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    if len(gist) > 200:
-        gist = gist[:197] + "..."
-    source = getattr(exc, "text", None)  # parsers keep the text they failed on
-    if isinstance(source, str) and source.strip():
-        snippet = " ".join(source.split())
-        snippet = snippet if len(snippet) <= 80 else snippet[:77] + "..."
-        gist += f' (in "{snippet}")'
-    return gist
-
-
-def _translate(data: bytes, suffix: str, label: str, root: Path, entry: Path, key: str) -> dict:
-    """Translate a model's bytes into the cache entry ``entry``, atomically.
-
-    ``data`` (the bytes that were hashed into ``key``) is written into a
-    staging folder, parsed by PySD, neutralised, built into Python and
-    checked; the folder, with a manifest of SHA-256 sums, is renamed to
-    ``entry`` only when all of that succeeded. Call under the cache lock.
-
-    Returns:
-        The entry's manifest.
-    """
-    try:
-        with staging_folder(root) as folder:
-            manifest = _build_entry(data, suffix, label, folder, key)
-            try:
-                publish(folder, entry)
-            except OSError as exc:
-                raise ModelFileError(
-                    f"cannot store the translation of '{label}' in '{entry}': "
-                    f"{exc.strerror or exc}; check PYLOOP_CACHE_DIR"
-                ) from exc
-    except OSError as exc:
-        raise ModelFileError(
-            f"cannot write the translation cache '{root}': {exc.strerror or exc}; "
-            "set PYLOOP_CACHE_DIR to a writable directory"
-        ) from exc
-    return manifest
-
-
-def _build_entry(data: bytes, suffix: str, label: str, folder: Path, key: str) -> dict:
-    """Fill the staging ``folder`` with the checked translation of ``data``
-    and its manifest; return the manifest."""
-    from pysd.builders.python.python_model_builder import ModelBuilder
-
-    copied = folder / Path(MODULE_NAME).with_suffix(suffix)
-    copied.write_bytes(data)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            abstract = _abstract_model(copied)
-            text = neutralise(abstract, folder)
-            ModelBuilder(abstract).build_model()
-    except ModelFileError:
-        raise
-    except Exception as exc:  # PySD raises many kinds; rephrase them all
-        raise ModelFileError(
-            f"cannot translate model file '{label}': {_gist(exc)}; correct the model file there"
-        ) from exc
-    copied.unlink()  # the entry keeps only what is imported
-    files = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix == ".py":
-            check_translation(path.read_text(encoding="utf-8"), label)
-        files[path.name] = file_digest(path)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "key": key,
-        "pysd": pysd.__version__,
-        "sanitiser": SANITISER_VERSION,
-        "files": files,
-        **text,
-    }
-    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    for path in folder.iterdir():
-        path.chmod(0o600)  # private whatever the umask
-    return manifest
-
-
-def _cached_translation(data: bytes, suffix: str, label: str) -> tuple[Path, dict, bool]:
-    """The verified cache entry of a model's bytes, translating when needed.
-
-    Returns:
-        ``(entry folder, manifest, translated)``.
-    """
-    root = private_root()
-    remove_leftovers(root)
-    key = entry_key(data, suffix)
-    entry = root / key
-    manifest, _ = verified_manifest(entry, key)
-    if manifest is not None:
-        return entry, manifest, False
-    with translation_lock(root):
-        # another process may have translated it while this one waited
-        manifest, reason = verified_manifest(entry, key)
-        if manifest is not None:
-            return entry, manifest, False
-        if reason:
-            warn_unusable(entry, reason, label)
-        return entry, _translate(data, suffix, label, root, entry, key), True
-
-
-def load_model(
-    path: str | os.PathLike[str],
-    declarations: Mapping[str, str | os.PathLike[str] | None] | None = None,
-) -> "Model":
-    """Load a model file, translating it into the cache when needed.
-
-    Args:
-        path: a Vensim ``.mdl`` or XMILE ``.xmile``/``.xml``/``.stmx`` file.
-        declarations: declaration files to use instead of those beside the
-            model, by kind (see :mod:`pyloop.declarations.paths`), e.g.
-            ``{"scenarios": "models/other.scenarios.toml"}``.
-
-    Returns:
-        A :class:`Model` ready to :meth:`Model.simulate`.
-
-    Raises:
-        ModelFileError: the file is missing, has an unsupported suffix,
-            cannot be translated or cannot be initialised.
-        PyloopError: a named declaration file does not exist.
-    """
-    named = check_declarations(declarations)
-    source = Path(path)
-    suffix = source.suffix.lower()
-    if suffix not in VENSIM_SUFFIXES + XMILE_SUFFIXES:
-        raise ModelFileError(
-            f"unsupported model file '{source.name}': expected a Vensim "
-            f"{'/'.join(VENSIM_SUFFIXES)} or XMILE {'/'.join(XMILE_SUFFIXES)} file"
-        )
-    if not source.is_file():
-        raise ModelFileError(
-            f"model file not found: '{source}'; check the path "
-            "(or pass --model PATH on the command line)"
-        )
-    data = read_model_bytes(source)
-    entry, manifest, translated = _cached_translation(data, suffix, source.name)
-    py_file = entry / MODULE_NAME
-    # checked again before every import: the entry may have changed since
-    for name in manifest["files"]:
-        if name.endswith(".py"):
-            check_translation((entry / name).read_text(encoding="utf-8"), source.name)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            engine = pysd.load(str(py_file), initialize=False)
-            # data files (GET XLS, GET DIRECT ...) are named relative to the model
-            # file, not to its translation in the cache
-            for external in getattr(engine, "_external_elements", ()):
-                external.root = source.resolve().parent
-            engine.initialize()
-    except Exception as exc:
-        raise ModelFileError(
-            f"cannot load model '{source.name}': {_gist(exc)}; "
-            "check the model's initial values and data files"
-        ) from exc
-    return Model(
-        engine,
-        source=source.resolve(),
-        cache_dir=entry,
-        translated=translated,
-        declarations=named,
-        text=manifest,
-    )
 
 
 def _limits(limits: Any) -> tuple[float | None, float | None] | None:
@@ -632,10 +336,10 @@ class Model:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    abstract = _abstract_model(self.path)
+                    abstract = abstract_model(self.path)
             except Exception as exc:
                 raise ModelFileError(
-                    f"cannot parse model file '{self.path.name}': {_gist(exc)}"
+                    f"cannot parse model file '{self.path.name}': {error_gist(exc)}"
                 ) from exc
             names = dict(self._py_to_name, time="Time")
             # equations read a variable by its name in lower case with underscores,
@@ -652,21 +356,19 @@ class Model:
 
     @staticmethod
     def _equation(name: str, ast: Any, names: Mapping[str, str]) -> Equation:
-        from pysd.translators.structures import abstract_expressions as ae
+        def named(refs: Iterable[str]) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(names.get(ref, ref) for ref in refs))
 
-        def named(py_names: Iterable[str]) -> tuple[str, ...]:
-            return tuple(dict.fromkeys(names.get(py, py) for py in py_names))
-
-        if isinstance(ast, ae.IntegStructure):
-            signs = _signed_flows(ast.flow) or {}
+        if is_stock(ast):
+            signs = signed_flows(ast.flow) or {}
             return Equation(
                 name=name,
                 ast=ast,
-                references=named(_references(ast.flow)),
-                initial_references=named(_references(ast.initial)),
-                flows=MappingProxyType({names.get(py, py): sign for py, sign in signs.items()}),
+                references=named(references(ast.flow)),
+                initial_references=named(references(ast.initial)),
+                flows=MappingProxyType({names.get(ref, ref): sign for ref, sign in signs.items()}),
             )
-        return Equation(name=name, ast=ast, references=named(_references(ast)))
+        return Equation(name=name, ast=ast, references=named(references(ast)))
 
     # ---------------------------------------------------------------- simulation
     def simulate(
@@ -759,7 +461,7 @@ class Model:
                 f"simulation of model '{self.name}' failed"
                 + (f" in '{where}'" if where else "")
                 + (f" at time {at:g}" if isinstance(at, (int, float)) else "")
-                + f": {_gist(exc)}"
+                + f": {error_gist(exc)}"
             ) from exc
         self._dirty = set(new)
         frame.index = pd.Index(np.asarray(frame.index, dtype=float), name="time")
@@ -810,3 +512,12 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, variables={len(self.variables)})"
+
+
+def __getattr__(name: str) -> Any:
+    # load_model moved to pyloop.engine.translate, which imports this module
+    if name == "load_model":
+        from pyloop.engine.translate import load_model
+
+        return load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

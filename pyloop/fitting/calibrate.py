@@ -14,9 +14,9 @@ errors the log-likelihood is ``-payoff / 2`` (plus a constant).
 population of parameter sets in one PySD run, optionally split over local
 worker processes or a Dask cluster. :func:`global_fit`
 drives it with SciPy's vectorised differential evolution;
-:func:`sample_posterior` with emcee's vectorised ensemble sampler (uniform
-priors on the ranges), started around the best fit; :func:`diagnose` reports
-ArviZ's R-hat and effective sample size. :func:`calibrate` runs the whole
+:mod:`pyloop.fitting.posterior` samples the posterior with emcee's vectorised
+ensemble sampler (uniform priors on the ranges), started around the best
+fit, and reports ArviZ's R-hat and effective sample size. :func:`calibrate` runs the whole
 study, checkpointing each phase (:mod:`pyloop.fitting.checkpoint`) so that an
 interrupted study resumes to the same result. The method is written down in ``docs/calibration.md``.
 """
@@ -35,6 +35,7 @@ import numpy as np
 from pyloop.errors import ParameterError, PyloopError, suggest
 from pyloop.fitting.checkpoint import Checkpoint, fingerprint
 from pyloop.fitting.evaluation import Evaluator, FitParameter, payoff
+from pyloop.fitting.posterior import Chain, bars_disabled, diagnose, sample_posterior, start_walkers
 from pyloop.declarations.observations import Observations
 
 __all__ = [
@@ -119,7 +120,7 @@ def fit_parameters(model: Any, options: Sequence[str] | None = None) -> tuple[Fi
     """The constants to fit: from ``--param`` options, else the uncertainty file.
 
     Args:
-        model: a loaded :class:`~pyloop.engine.pysd_model.Model`.
+        model: a loaded :class:`~pyloop.engine.Model`.
         options: ``"NAME=LOW:HIGH"`` or ``"NAME"`` (the constant's declared
             Vensim range); when empty, every parameter of the model's
             uncertainty file (``X.uncertainty.toml``; without one, every
@@ -208,7 +209,7 @@ def global_fit(
     bounds = [(p.low, p.high) for p in evaluator.parameters]
     start = evaluator.evaluations
     bar = tqdm(total=settings.maxiter, desc="global fit (generations)", file=sys.stderr,
-               disable=_quiet(progress), leave=False)
+               disable=bars_disabled(progress), leave=False)
 
     def energies(x: np.ndarray) -> np.ndarray:
         return evaluator.payoff(np.asarray(x).T, obs)
@@ -265,149 +266,6 @@ def _polish(
     if math.isfinite(polished.fun) and polished.fun < fun:
         return np.clip(polished.x, low, high), float(polished.fun)
     return x, fun
-
-
-def _quiet(progress: bool | None) -> bool | None:
-    """tqdm's ``disable``: None hides bars when stderr is not a terminal."""
-    return None if progress is None else not progress
-
-
-# ------------------------------------------------------------------ posterior
-def _log_probability(evaluator: Evaluator, obs: Observations) -> Callable[[np.ndarray], np.ndarray]:
-    low = np.array([p.low for p in evaluator.parameters])
-    high = np.array([p.high for p in evaluator.parameters])
-
-    def log_prob(x: np.ndarray) -> np.ndarray:
-        x = np.atleast_2d(x)
-        out = np.full(x.shape[0], -np.inf)
-        inside = np.all((x >= low) & (x <= high), axis=1)
-        if inside.any():
-            out[inside] = -0.5 * evaluator.payoff(x[inside], obs)
-        return out
-
-    return log_prob
-
-
-def start_walkers(
-    evaluator: Evaluator, obs: Observations, best: Sequence[float], walkers: int, seed: int
-) -> np.ndarray:
-    """Walker starting points around the best fit (walkers x parameters).
-
-    Drawn from the Gauss-Newton (Laplace) approximation of the posterior at
-    the best fit (its Jacobian by forward differences, one population run),
-    kept inside the ranges; a small ball of 0.1 % of each range when that
-    approximation is degenerate.
-    """
-    best = np.asarray(best, dtype=float)
-    low = np.array([p.low for p in evaluator.parameters])
-    high = np.array([p.high for p in evaluator.parameters])
-    width = high - low
-    d = len(best)
-    rng = np.random.default_rng(seed)
-    h = 1e-4 * width
-    steps = np.where(best + h <= high, h, -h)
-    points = np.vstack([best, best + np.diag(steps)])
-    values = evaluator.at(points, obs)
-    scale = np.sqrt(obs.weight) / obs.sd
-    jac = ((values[1:] - values[0]) * scale / steps[:, None]).T  # observations x parameters
-    cov = None
-    if np.all(np.isfinite(jac)):
-        try:
-            cov = np.linalg.inv(jac.T @ jac)
-            sd = np.sqrt(np.diag(cov))
-            if not np.all(np.isfinite(sd)) or np.any(sd <= 0) or np.any(sd > 0.25 * width):
-                cov = None
-        except np.linalg.LinAlgError:
-            cov = None
-    if cov is None:
-        cov = np.diag((1e-3 * width) ** 2)
-    draws = rng.multivariate_normal(best, cov, size=50 * walkers, method="cholesky"
-                                    if np.all(np.linalg.eigvalsh(cov) > 0) else "svd")
-    inside = draws[np.all((draws > low) & (draws < high), axis=1)][:walkers]
-    if len(inside) < walkers:
-        ball = best + 1e-3 * width * rng.standard_normal((walkers - len(inside), d))
-        inside = np.vstack([inside, np.clip(ball, low + 1e-9 * width, high - 1e-9 * width)])
-    return inside
-
-
-@dataclass
-class Chain:
-    """Posterior chain (steps x walkers x parameters), log-probabilities
-    (steps x walkers) and accepted moves per walker."""
-
-    positions: np.ndarray
-    log_prob: np.ndarray
-    accepted: np.ndarray
-
-    @property
-    def steps(self) -> int:
-        return self.positions.shape[0]
-
-    def kept(self, burn_fraction: float) -> "Chain":
-        """The chain without its first ``burn_fraction`` of steps."""
-        burn = int(self.steps * burn_fraction)
-        return Chain(self.positions[burn:], self.log_prob[burn:], self.accepted)
-
-    def flat(self) -> np.ndarray:
-        """All draws, step by step (draws x parameters)."""
-        return self.positions.reshape(-1, self.positions.shape[-1])
-
-
-def sample_posterior(
-    evaluator: Evaluator, obs: Observations, start: np.ndarray, steps: int, seed: int,
-    checkpoint: "Checkpoint | None" = None, chunks: int = 10, progress: bool | None = None,
-) -> Chain:
-    """Sample the posterior with ``emcee.EnsembleSampler(vectorize=True)``.
-
-    The chain runs in ``chunks`` pieces; after each, ``checkpoint`` (if
-    given) saves the chain so far and the sampler's random state, and a
-    chain found there is continued, giving the same draws as an
-    uninterrupted run.
-    """
-    import emcee
-    from tqdm import tqdm
-
-    walkers, d = start.shape
-    log_prob = _log_probability(evaluator, obs)
-    done = checkpoint.load_chain() if checkpoint else None
-    if done is None:
-        done = Chain(np.empty((0, walkers, d)), np.empty((0, walkers)), np.zeros(walkers))
-        state = emcee.State(start, random_state=np.random.RandomState(seed).get_state())
-    else:
-        done, state = done
-    size = max(1, math.ceil(steps / max(chunks, 1)))
-    bar = tqdm(total=steps, initial=done.steps, desc="posterior (steps)", file=sys.stderr,
-               disable=_quiet(progress), leave=False)
-    try:
-        while done.steps < steps:
-            n = min(size, steps - done.steps)
-            sampler = emcee.EnsembleSampler(walkers, d, log_prob, vectorize=True, moves=[(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)])
-            for state in sampler.sample(state, iterations=n):
-                bar.update(1)
-            done = Chain(
-                np.concatenate([done.positions, sampler.get_chain()]),
-                np.concatenate([done.log_prob, sampler.get_log_prob()]),
-                done.accepted + sampler.backend.accepted,
-            )
-            if checkpoint:
-                checkpoint.save_chain(done, state)
-    finally:
-        bar.close()
-    return done
-
-
-def diagnose(chain: Chain, names: Sequence[str]) -> dict[str, dict[str, float]]:
-    """R-hat (rank-normalised, split) and bulk effective sample size of each
-    parameter, treating every walker as a chain (ArviZ)."""
-    data = {n: np.ascontiguousarray(chain.positions[:, :, j].T) for j, n in enumerate(names)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ArviZ announces its refactor on import
-        import arviz as az
-
-        dataset = az.convert_to_dataset(data)
-        rhat = az.rhat(dataset)
-        ess = az.ess(dataset)
-    return {n: {"r_hat": float(rhat[n]), "ess": float(ess[n])} for n in names}
 
 
 # ------------------------------------------------------------------- the study
@@ -563,7 +421,7 @@ def calibrate(
     """Fit ``parameters`` to ``obs``: global fit, then posterior sampling.
 
     Args:
-        model: a loaded :class:`~pyloop.engine.pysd_model.Model`.
+        model: a loaded :class:`~pyloop.engine.Model`.
         obs: the observations (checked against the model).
         parameters: constants to fit with their ranges.
         settings: search and sampling settings (seed, steps, holdout, ...).

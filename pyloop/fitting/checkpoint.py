@@ -17,7 +17,8 @@ from pyloop.fitting.evaluation import FitParameter
 from pyloop.declarations.observations import Observations
 
 if TYPE_CHECKING:
-    from pyloop.fitting.calibrate import CalibrationSettings, Chain, DEResult
+    from pyloop.fitting.calibrate import CalibrationSettings, DEResult
+    from pyloop.fitting.posterior import Chain
 
 __all__ = ["Checkpoint", "fingerprint"]
 
@@ -114,7 +115,7 @@ class Checkpoint:
             return None
         import emcee
 
-        from pyloop.fitting.calibrate import Chain
+        from pyloop.fitting.posterior import Chain
 
         with np.load(path) as data:
             chain = Chain(data["positions"], data["log_prob"], data["accepted"])

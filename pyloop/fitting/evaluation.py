@@ -10,7 +10,7 @@ where ``y_i`` is the observed value, ``sd_i`` its error standard deviation,
 interpolated linearly between the saved times of the run.
 :class:`Evaluator` computes the model values of a whole population in one
 PySD run (:class:`~pyloop.engine.vectorised.VectorEngine`, reused through
-:mod:`pyloop.sensitivity.executors`' per-process model cache), optionally split over
+:func:`pyloop.sensitivity.batch.loaded_worker`'s per-process model cache), optionally split over
 local worker processes or a Dask cluster.
 """
 
@@ -51,10 +51,10 @@ def _run_batch(
     """Saved times and series (times x samples) of a batch, in one PySD run
     when the model allows it, else one run per sample. Non-finite values are
     returned as they are (the payoff of such a sample is infinite)."""
-    from pyloop.sensitivity.executors import _worker
+    from pyloop.sensitivity.batch import loaded_worker
     from pyloop.engine.vectorised import NotVectorisable
 
-    worker = _worker(model_path)
+    worker = loaded_worker(model_path)
     n = values.shape[0]
     try:
         run_values: dict[str, Any] = dict(base)
@@ -85,7 +85,7 @@ class Evaluator:
     """Model values at observation times for whole populations of parameter sets.
 
     Args:
-        model: a loaded :class:`~pyloop.engine.pysd_model.Model`.
+        model: a loaded :class:`~pyloop.engine.Model`.
         parameters: the constants varied (columns of every ``values`` array).
         base: other constants fixed for every run (e.g. a baseline scenario).
         workers: split each population over this many local processes
@@ -121,9 +121,9 @@ class Evaluator:
         (after a failure or an interrupt, without waiting for queued batches)."""
         if self._pool is not None:
             if failed:
-                from pyloop.sensitivity.executors import _stop_pool
+                from pyloop.sensitivity.executors import stop_pool
 
-                _stop_pool(self._pool)
+                stop_pool(self._pool)
             else:
                 self._pool.shutdown(cancel_futures=True)
             self._pool = None
@@ -166,9 +166,9 @@ class Evaluator:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            from pyloop.sensitivity.executors import _init_process
+            from pyloop.sensitivity.executors import init_worker_process
 
-            self._pool = ProcessPoolExecutor(self.workers, initializer=_init_process, initargs=(path,))
+            self._pool = ProcessPoolExecutor(self.workers, initializer=init_worker_process, initargs=(path,))
         futures = [
             self._pool.submit(_run_batch, path, self.base, self.names, columns, b, final_time) for b in batches
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pyloop.plots import _new_figure, _title
+from pyloop.plots.style import _new_figure, _title
 
 __all__ = ["fit_figure"]
 

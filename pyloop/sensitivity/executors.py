@@ -1,301 +1,232 @@
-"""Evaluate batches of samples: in this process, in worker processes, or on Dask.
+"""Executors: where the batches of an ensemble run, behind one interface.
 
-A :class:`Task` says what to run (model path, fixed constants, sampled
-parameter names, outcomes, kept series) and is plain, picklable data: PySD
-models cannot be pickled, so each worker process loads the model once from
-its path and keeps it for every later batch. :func:`evaluate` runs one batch
-and returns its scalar outcomes and kept series; every executor calls it, so
-the same samples give the same numbers on each of them.
+Every executor is an :class:`Executor`: ``iterate(task, batches)`` yields
+``(key, BatchResult)`` for each batch (in the order they finish), each batch
+evaluated by :func:`pyloop.sensitivity.batch.evaluate`, so the same samples
+give the same numbers on each of them. :func:`make_executor` builds one by
+name (:func:`executor_name` reads the name off the command-line options);
+:func:`fit_to_task` falls back from vectorised runs when a task needs it. Executors, fastest first (:data:`EXECUTORS`):
 
-Executors, fastest first:
-
-- ``vectorised``: one PySD run carries the whole batch
+- ``vectorised``: in this process, one PySD run carries the whole batch
   (:class:`~pyloop.engine.vectorised.VectorEngine`);
-- ``serial``: one PySD run per sample, reusing one loaded model;
+- ``serial``: in this process, one PySD run per sample, reusing one loaded
+  model;
 - ``processes``: local worker processes (``concurrent.futures``), each batch
   vectorised (or serial with ``vectorise=False``);
 - ``dask``: a Dask distributed cluster (a scheduler address, or ``"local"``
   for a :class:`~dask.distributed.LocalCluster`), each task a vectorised batch.
   Workers need the model file at the same path and the ``pyloop`` package.
-
-Loop-dominance outcomes (statistic ``loop_dominance``) need every variable
-at every time step of each run: a batch with such an outcome always runs one
-sample at a time (whatever ``vectorise`` says), scores each run's loops with
-:func:`pyloop.analysis.loops.score_run` and computes every outcome of the batch from
-those runs. The path is the same on every executor, so they agree exactly.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from pyloop.errors import PyloopError, SimulationError
-from pyloop.engine.pysd_model import Model, load_model
-from pyloop.declarations.uncertainty import LOOP_DOMINANCE, Outcome
+from pyloop.engine.vectorised import NotVectorisable
+from pyloop.errors import PyloopError
+from pyloop.sensitivity.batch import BatchResult, Task, evaluate, loaded_worker
 
 __all__ = [
-    "STATISTIC_FUNCTIONS",
+    "BUILDERS",
+    "EXECUTORS",
+    "VECTOR_RTOL",
+    "DaskExecutor",
+    "Executor",
+    "InProcessExecutor",
+    "ProcessExecutor",
     "Task",
-    "dominant_steps",
     "evaluate",
+    "executor_name",
+    "fit_to_task",
+    "init_worker_process",
     "iter_dask",
     "iter_processes",
     "iter_serial",
-    "loop_dominance_share",
+    "make_executor",
+    "stop_pool",
+    "vectorising_problem",
 ]
 
+#: Relative tolerance of the check that vectorised runs equal serial runs.
+VECTOR_RTOL = 1e-12
 
-def _first_time_above(times: np.ndarray, values: np.ndarray, outcome: Outcome) -> np.ndarray:
-    above = values > outcome.threshold
-    first = np.argmax(above, axis=0)
-    return np.where(above.any(axis=0), times[first], outcome.never)
+#: Runs per batch unless asked otherwise (bounds memory).
+DEFAULT_BATCH_SIZE = 500
+
+#: Default number of worker processes.
+DEFAULT_WORKERS = 2
+
+Batches = Sequence[tuple[int, np.ndarray]]
 
 
-def _integral(times: np.ndarray, values: np.ndarray, outcome: Outcome) -> np.ndarray:
-    return np.diff(times) @ values[:-1]
+class Executor(Protocol):
+    """Runs the batches of an ensemble.
 
-
-def loop_dominance_share(times: np.ndarray, dominant: np.ndarray, outcome: Outcome) -> np.ndarray:
-    """Share of the time steps of a window in which a loop dominates.
-
-    A loop dominates at time ``t`` when it belongs to the dominant set of its
-    cycle partition: the smallest set of loops, strongest first, holding at
-    least half of the partition's absolute relative loop score (the phases of
-    :func:`pyloop.analysis.loops.dominance_phases`). The score at ``t`` describes the
-    step ``[t - dt, t]``, so the window ``[start, end]`` counts the saved
-    times ``t`` with ``start < t <= end`` (the initial time, which scores no
-    change, never counts); steps in which no loop is active count as not
-    dominated. The value is in [0, 1]: the fraction of the window's time in
-    which the loop dominates.
-
-    Args:
-        times: every time step of the runs.
-        dominant: 1 where the loop dominates, 0 elsewhere (times x samples).
-        outcome: a ``loop_dominance`` outcome (its ``start`` and ``end``;
-            default the whole run).
+    Attributes:
+        name: one of :data:`EXECUTORS` (recorded in the result).
+        vectorise: one PySD run per batch (True) or per sample.
     """
-    times = np.asarray(times, dtype=float)
-    start = times[0] if outcome.start is None else outcome.start
-    end = times[-1] if outcome.end is None else outcome.end
-    window = (times > start) & (times <= end)
-    if not window.any():
-        raise PyloopError(
-            f"the window [{start:g}, {end:g}] of outcome '{outcome.name}' holds no time step of the run"
-        )
-    return np.asarray(dominant, dtype=float)[window].mean(axis=0)
 
+    name: str
+    vectorise: bool
 
-def dominant_steps(analysis: Any, loop: str) -> np.ndarray:
-    """1.0 at each time of a :class:`~pyloop.analysis.loops.LoopAnalysis` at which
-    ``loop`` belongs to its partition's dominant set, else 0.0.
+    def iterate(self, task: Task, batches: Batches) -> Iterator[tuple[int, BatchResult]]:
+        """Yield ``(key, result)`` for every ``(key, values)`` batch, as they finish."""
+        ...
 
-    Raises:
-        PyloopError: ``loop`` is not a named loop the analysis matched.
-    """
-    if loop in analysis.unmatched:
-        raise PyloopError(f"named loop '{loop}' matches no feedback loop of the model")
-    partition = analysis.loop(loop).partition
-    time = np.asarray(analysis.time, dtype=float)
-    out = np.zeros(len(time))
-    for phase in analysis.phases:
-        if phase.partition == partition and loop in phase.loops:
-            out[(time >= phase.start) & (time <= phase.end)] = 1.0
-    return out
-
-
-#: statistic name -> function(times, values (times x samples), outcome) ->
-#: one value per sample. For ``loop_dominance`` the values are the 0/1
-#: series of :func:`dominant_steps` of each run, at every time step.
-STATISTIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray, Outcome], np.ndarray]] = {
-    "min": lambda t, v, o: v.min(axis=0),
-    "max": lambda t, v, o: v.max(axis=0),
-    "final": lambda t, v, o: v[-1],
-    "mean": lambda t, v, o: v.mean(axis=0),
-    "integral": _integral,
-    "first_time_above": _first_time_above,
-    LOOP_DOMINANCE: loop_dominance_share,
-}
+    def batch_size(self, runs: int) -> int:
+        """Runs per batch for an ensemble of ``runs`` runs, unless asked otherwise."""
+        ...
 
 
 @dataclass(frozen=True)
-class Task:
-    """What every batch of an ensemble runs.
+class InProcessExecutor:
+    """Batches one after another in this process (``vectorised`` or ``serial``)."""
 
-    Attributes:
-        model_path: the model file (workers load it themselves).
-        base: constants fixed for every run (scenario and policy), by name.
-        parameters: names of the sampled constants, in column order.
-        outcomes: scalar outcomes to compute.
-        bands: variables whose series are kept.
-        band_stride: keep every ``band_stride``-th saved time of those series.
-    """
+    name: str = "vectorised"
+    vectorise: bool = True
 
-    model_path: str
-    base: Mapping[str, float]
-    parameters: tuple[str, ...]
-    outcomes: tuple[Outcome, ...]
-    bands: tuple[str, ...] = ()
-    band_stride: int = 1
+    def iterate(self, task: Task, batches: Batches) -> Iterator[tuple[int, BatchResult]]:
+        return iter_serial(task, batches, self.vectorise)
 
-    @property
-    def columns(self) -> list[str]:
-        return list(dict.fromkeys([o.variable for o in self.outcomes if not o.is_loop] + list(self.bands)))
-
-    @property
-    def needs_loops(self) -> bool:
-        """True when some outcome is computed from loop scores."""
-        return any(o.is_loop for o in self.outcomes)
+    def batch_size(self, runs: int) -> int:
+        return DEFAULT_BATCH_SIZE
 
 
-@dataclass
-class BatchResult:
-    """Outcomes (runs x outcomes) and kept series (runs x bands x times) of a batch."""
-
-    outcomes: np.ndarray
-    series: np.ndarray
-    times: np.ndarray
+def _parallel_batch_size(runs: int, workers: int | None) -> int:
+    """Small enough batches to keep every worker busy (four per worker)."""
+    return max(1, min(DEFAULT_BATCH_SIZE, math.ceil(runs / (4 * (workers or DEFAULT_WORKERS)))))
 
 
-def _summarise(
-    task: Task,
-    times: np.ndarray,
-    series: Mapping[str, np.ndarray],
-    n: int,
-    loops: tuple[np.ndarray, Mapping[str, np.ndarray]] | None = None,
-) -> BatchResult:
-    for name, values in series.items():
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise SimulationError(
-                f"'{name}' became non-finite at time {times[row]:g} in a run of the ensemble "
-                f"(sample {col} of its batch); look for a division by zero or runaway growth"
-            )
-    def value(o: Outcome) -> np.ndarray:
-        if o.is_loop:
-            return STATISTIC_FUNCTIONS[o.statistic](loops[0], loops[1][o.loop], o)
-        return STATISTIC_FUNCTIONS[o.statistic](times, series[o.variable], o)
+@dataclass(frozen=True)
+class ProcessExecutor:
+    """Batches in local worker processes (default :data:`DEFAULT_WORKERS`)."""
 
-    outcomes = np.column_stack([value(o) for o in task.outcomes]).reshape(n, len(task.outcomes))
-    keep = slice(None, None, task.band_stride)
-    if task.bands:
-        kept = np.stack([series[b][keep].T for b in task.bands], axis=1)
-    else:
-        kept = np.empty((n, 0, len(times[keep])))
-    return BatchResult(outcomes, kept, times[keep])
+    workers: int | None = None
+    vectorise: bool = True
+    name: str = "processes"
+
+    def iterate(self, task: Task, batches: Batches) -> Iterator[tuple[int, BatchResult]]:
+        return iter_processes(task, batches, self.workers or DEFAULT_WORKERS, self.vectorise)
+
+    def batch_size(self, runs: int) -> int:
+        return _parallel_batch_size(runs, self.workers)
 
 
-class _Worker:
-    """A loaded model and, once needed, its vectorised engine."""
+@dataclass(frozen=True)
+class DaskExecutor:
+    """Batches on a Dask cluster: a scheduler ``address`` or ``"local"``."""
 
-    def __init__(self, path: str):
-        self.model = load_model(path)
-        self._vector = None
-        self._catalogue = None
+    address: str
+    workers: int | None = None
+    vectorise: bool = True
+    name: str = "dask"
 
-    @property
-    def catalogue(self):
-        if self._catalogue is None:
-            from pyloop.analysis.loops import load_catalogue
+    def __post_init__(self) -> None:
+        if not self.address:
+            raise PyloopError("the dask executor needs a scheduler address or 'local'")
 
-            self._catalogue = load_catalogue(self.model)
-        return self._catalogue
+    def iterate(self, task: Task, batches: Batches) -> Iterator[tuple[int, BatchResult]]:
+        return iter_dask(task, batches, self.address, self.workers, self.vectorise)
 
-    @property
-    def vector(self):
-        if self._vector is None:
-            from pyloop.engine.vectorised import VectorEngine
-
-            self._vector = VectorEngine(self.model)
-        return self._vector
+    def batch_size(self, runs: int) -> int:
+        return _parallel_batch_size(runs, self.workers)
 
 
-#: One loaded model per (process, model path): workers load a model once.
-_WORKERS: dict[str, _Worker] = {}
+#: Executor name -> its constructor from (workers, dask_address), fastest first.
+BUILDERS: dict[str, Callable[[int | None, str | None], Executor]] = {
+    "vectorised": lambda workers, address: InProcessExecutor("vectorised", vectorise=True),
+    "serial": lambda workers, address: InProcessExecutor("serial", vectorise=False),
+    "processes": lambda workers, address: ProcessExecutor(workers),
+    "dask": lambda workers, address: DaskExecutor(address, workers),
+}
+
+#: Executors, fastest first.
+EXECUTORS = tuple(BUILDERS)
 
 
-def _worker(path: str) -> _Worker:
-    if path not in _WORKERS:
-        _WORKERS[path] = _Worker(path)
-    return _WORKERS[path]
+def executor_name(workers: int | None = None, dask_address: str | None = None) -> str:
+    """The executor the command-line options ask for: ``dask`` with a
+    scheduler address, ``processes`` with more than one worker, else
+    ``vectorised``."""
+    if dask_address:
+        return "dask"
+    if workers and workers > 1:
+        return "processes"
+    return "vectorised"
 
 
-def evaluate(task: Task, values: np.ndarray, vectorise: bool = True) -> BatchResult:
-    """Run one batch of samples and summarise it.
+def make_executor(name: str, workers: int | None = None, dask_address: str | None = None) -> Executor:
+    """The executor called ``name`` (one of :data:`EXECUTORS`).
 
     Args:
-        task: what to run.
-        values: parameter values, shape (runs, len(task.parameters)).
-        vectorise: one PySD run for the whole batch (True) or one per sample.
+        name: the executor.
+        workers: worker processes (``processes``) or Dask workers of a local
+            cluster.
+        dask_address: scheduler address or ``"local"`` (``dask``).
 
     Raises:
-        NotVectorisable: ``vectorise`` and the model cannot run on arrays.
-        SimulationError: a run failed or produced a non-finite value.
+        PyloopError: an unknown name, or ``dask`` without an address.
     """
-    values = np.asarray(values, dtype=float)
-    n = values.shape[0]
-    worker = _worker(task.model_path)
-    columns = task.columns
+    if name not in BUILDERS:
+        raise PyloopError(f"unknown executor '{name}'; use one of {', '.join(EXECUTORS)}")
+    return BUILDERS[name](workers, dask_address)
+
+
+def vectorising_problem(task: Task, values: np.ndarray) -> str | None:
+    """None if vectorised runs of ``values`` equal serial runs, else why not."""
+    try:
+        vec = evaluate(task, values, vectorise=True)
+    except NotVectorisable as exc:
+        return str(exc)
+    ser = evaluate(task, values, vectorise=False)
+    for a, b in ((vec.outcomes, ser.outcomes), (vec.series, ser.series)):
+        scale = np.maximum(np.abs(b), np.finfo(float).tiny)
+        if a.shape != b.shape or np.any(np.abs(a - b) > VECTOR_RTOL * scale):
+            return "vectorised runs differ from serial runs"
+    return None
+
+
+def fit_to_task(
+    executor: Executor, task: Task, probe: np.ndarray | None, workers: int | None = None
+) -> Executor:
+    """The executor to use for ``task``: ``executor``, or one that runs a
+    sample at a time when the task needs loop scores or the model's
+    vectorised runs (checked on the ``probe`` samples, if any) do not equal
+    its serial runs (with a warning). The ``vectorised`` executor then runs
+    serially in this process for loop scores, in ``workers`` worker
+    processes otherwise.
+    """
     if task.needs_loops:
-        return _evaluate_with_loops(task, worker, values)
-    if vectorise:
-        run_values: dict[str, Any] = dict(task.base)
-        run_values.update({p: values[:, j] for j, p in enumerate(task.parameters)})
-        times, series = worker.vector.run(run_values, columns, n)
-        return _summarise(task, times, series, n)
-    frames = []
-    for i in range(n):
-        params = dict(task.base)
-        params.update({p: float(values[i, j]) for j, p in enumerate(task.parameters)})
-        frames.append(worker.model.simulate(params, return_columns=columns))
-    times = frames[0].index.to_numpy(dtype=float)
-    series = {c: np.column_stack([f[c].to_numpy(dtype=float) for f in frames]) for c in columns}
-    return _summarise(task, times, series, n)
-
-
-def _evaluate_with_loops(task: Task, worker: _Worker, values: np.ndarray) -> BatchResult:
-    """One run per sample with every variable at every time step; loop
-    outcomes from each run's loop scores, the others from its saved times."""
-    from pyloop.analysis.loops import score_run
-    from pyloop.runner import RunResult, _check_finite
-
-    model = worker.model
-    t = model.time
-    every = t.saveper / t.time_step
-    if abs(every - round(every)) > 1e-9:
-        raise PyloopError(
-            f"loop-dominance outcomes need SAVEPER ({t.saveper:g}) to be a multiple of "
-            f"TIME STEP ({t.time_step:g})"
-        )
-    every = int(round(every))
-    loop_ids = list(dict.fromkeys(o.loop for o in task.outcomes if o.is_loop))
-    frames, dominant = [], {lid: [] for lid in loop_ids}
-    step_times = None
-    for i in range(values.shape[0]):
-        params = dict(task.base)
-        params.update({p: float(values[i, j]) for j, p in enumerate(task.parameters)})
-        frame = model.simulate(params, time_step=t.time_step)
-        name = f"sample {i} of the batch"
-        _check_finite(model, frame, name, params, {"final_time": None, "time_step": t.time_step, "saveper": None})
-        result = RunResult(name, model.name, None, None, params, frame, time_units=t.units)
-        analysis = score_run(model, result, catalogue=worker.catalogue, report=0)
-        for lid in loop_ids:
-            dominant[lid].append(dominant_steps(analysis, lid))
-        step_times = np.asarray(frame.index, dtype=float)
-        frames.append(frame.iloc[::every])
-    times = frames[0].index.to_numpy(dtype=float)
-    series = {c: np.column_stack([f[c].to_numpy(dtype=float) for f in frames]) for c in task.columns}
-    loops = (step_times, {lid: np.column_stack(d) for lid, d in dominant.items()})
-    return _summarise(task, times, series, values.shape[0], loops)
+        # loop scores need one full run per sample (pyloop.sensitivity.batch)
+        if isinstance(executor, InProcessExecutor):
+            return InProcessExecutor("serial", vectorise=False)
+        return replace(executor, vectorise=False)
+    if not executor.vectorise or probe is None:
+        return executor
+    why = vectorising_problem(task, probe)
+    if why is None:
+        return executor
+    in_process = isinstance(executor, InProcessExecutor)
+    warnings.warn(
+        f"{why}; running one sample at a time" + (" in worker processes" if in_process else ""),
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    if in_process:
+        return ProcessExecutor(workers, vectorise=False)
+    return replace(executor, vectorise=False)
 
 
 Batches = Sequence[tuple[int, np.ndarray]]
@@ -351,15 +282,17 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="pyloop-parent-watchdog", daemon=True).start()
 
 
-def _init_process(path: str, parent: int | None = None) -> None:
+def init_worker_process(path: str, parent: int | None = None) -> None:
+    """Start a worker process: load the model of ``path`` once and, given
+    the ``parent`` pid, end with that process and ignore Ctrl-C."""
     if parent is not None:
         _die_with_parent(parent)
         # Ctrl-C reaches the whole process group: the parent ends the workers itself
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker(path)
+    loaded_worker(path)
 
 
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
+def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel the queued batches and end the worker processes at once
     (after an error or an interrupt: their results are no longer wanted)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
@@ -388,7 +321,7 @@ def iter_processes(
     if workers < 1:
         raise PyloopError(f"the number of workers must be at least 1, not {workers}")
     pool = ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_process, initargs=(task.model_path, os.getpid())
+        max_workers=workers, initializer=init_worker_process, initargs=(task.model_path, os.getpid())
     )
     finished = False
     try:
@@ -400,7 +333,7 @@ def iter_processes(
         if finished:
             pool.shutdown(wait=True)
         else:
-            _stop_pool(pool)
+            stop_pool(pool)
 
 
 def iter_dask(

@@ -22,11 +22,13 @@ from typing import Sequence
 
 import pandas as pd
 
-from pyloop.sensitivity.discovery import PrimBox, music_stops_before
-from pyloop.sensitivity.ensemble import EnsembleResult, morris_indices, percentile_bands, run_ensemble, sobol_indices
 from pyloop.errors import PyloopError
+from pyloop.sensitivity.discovery import PrimBox, music_stops_before
+from pyloop.sensitivity.ensemble import run_ensemble
+from pyloop.sensitivity.methods import method as find_method
+from pyloop.sensitivity.result import EnsembleResult, percentile_bands
 from pyloop.files import write_file, write_files
-from pyloop.engine.pysd_model import Model
+from pyloop.engine import Model
 
 __all__ = ["SensitivityStudy", "sensitivity_study"]
 
@@ -59,7 +61,8 @@ def sensitivity_study(
 
     Args:
         model: the loaded model.
-        method: ``"mc"``, ``"sobol"`` or ``"morris"``.
+        method: a name of :data:`pyloop.sensitivity.methods.METHODS`
+            (``"mc"``, ``"sobol"`` or ``"morris"``).
         samples: base number of samples per scenario.
         seed: the seed (the same for every scenario).
         scenarios: scenario names (``None``: the model's defaults).
@@ -73,7 +76,7 @@ def sensitivity_study(
 
     Every table and figure is written all-or-nothing (:mod:`pyloop.files`).
     """
-    from pyloop.plots import fan_chart_figure, morris_figure, prim_figure, save_figure, sobol_figure
+    from pyloop.plots import fan_chart_figure, prim_figure, save_figure
 
     out = Path(out)
     study = SensitivityStudy()
@@ -86,23 +89,18 @@ def sensitivity_study(
             model, method, samples, seed, scenario=scenario, policy=policy, out=folder, **ensemble_options
         )
         study.results[label] = result
+        chosen = find_method(method)  # known: run_ensemble sampled with it
         if len(result.outcomes) < len(result.samples):
             continue  # interrupted: nothing to analyse yet
-        if method == "sobol":
-            table = sobol_indices(result)
-        elif method == "morris":
-            table = morris_indices(result)
-        else:
-            table = None
+        table = chosen.analyze(result) if chosen.HAS_INDICES else None
         if table is not None:
             study.indices[label] = table
             write_file(folder / f"{method}.csv", table.to_csv)
-            draw = sobol_figure if method == "sobol" else morris_figure
-            fig = draw(table, title=f"{model.name} ({label}): {method} indices, {len(result.samples)} runs")
+            fig = chosen.figure(table, title=f"{model.name} ({label}): {method} indices, {len(result.samples)} runs")
             path = out / f"{label}_{method}.png"
             write_file(path, lambda target: save_figure(fig, target))
             study.files += [folder / f"{method}.csv", path]
-        if method == "mc":
+        if chosen.INDEPENDENT:
             for variable in result.series:
                 path = folder / f"bands_{variable.replace(' ', '_')}.csv"
                 write_file(path, percentile_bands(result, variable).to_csv)
@@ -122,7 +120,7 @@ def sensitivity_study(
                     write_file(path, lambda target: save_figure(fig, target))
                     study.files += [folder / "prim_box.csv", folder / "prim_trajectory.csv", path]
     complete = {k: r for k, r in study.results.items() if len(r.outcomes) == len(r.samples)}
-    if method == "mc" and complete:
+    if complete and find_method(method).INDEPENDENT:
         first = next(iter(complete.values()))
         panels = []
         for variable in first.series:

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from pyloop.declarations.paths import declaration_path
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model, ast_nodes
+from pyloop.engine import Model, numbers
 from pyloop.declarations.scenarios import load_scenarios
 
 __all__ = ["Finding", "SOURCE_PATTERN", "check_model", "CHECKS", "GENERIC_CODES", "PROFILES"]
@@ -104,15 +104,6 @@ def check_documentation(model: Model) -> list[Finding]:
     return found
 
 
-def _numbers(ast: Any) -> list[float]:
-    """Every numeric literal in an abstract syntax tree."""
-    return [
-        float(node)
-        for node in ast_nodes(ast)
-        if isinstance(node, (int, float)) and not isinstance(node, bool)
-    ]
-
-
 def check_magic_numbers(model: Model) -> list[Finding]:
     """M001: numbers other than 0 and 1 inside equations (constants excepted)."""
     found = []
@@ -120,7 +111,7 @@ def check_magic_numbers(model: Model) -> list[Finding]:
     for name, equation in model.equations.items():
         if kinds.get(name) in ("constant", "control", "lookup", "data"):
             continue
-        buried = sorted({n for n in _numbers(equation.ast) if n not in (0.0, 1.0)})
+        buried = sorted({n for n in numbers(equation.ast) if n not in (0.0, 1.0)})
         if buried:
             shown = ", ".join(f"{n:g}" for n in buried)
             found.append(

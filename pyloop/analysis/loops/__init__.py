@@ -41,10 +41,11 @@ found matches an entry if it contains the entry's variables in the entry's
 cyclic order; the shortest such loop wins. Entries with a ``switch``
 constant support knockout runs (:func:`knockouts`, :func:`knockout_table`).
 
-Modules: :mod:`~pyloop.engine.expressions` (equations over whole time series),
+Modules: :mod:`~pyloop.engine.evaluator` (equations over whole time series),
 :mod:`~pyloop.engine.builtins` (SMOOTH, DELAY and TREND written out as
-stocks), :mod:`~pyloop.analysis.loops.scores` (link and loop scores, the analysis of
-a run), :mod:`~pyloop.analysis.loops.phases` (polarity and dominance phases),
+stocks), :mod:`~pyloop.analysis.loops.links` (link scores and polarities),
+:mod:`~pyloop.analysis.loops.scores` (loop scores and the analysis of a run),
+:mod:`~pyloop.analysis.loops.results` (the analysis and its scored loops), :mod:`~pyloop.analysis.loops.phases` (polarity and dominance phases),
 :mod:`~pyloop.analysis.loops.dominance` (which loops drive one variable),
 :mod:`~pyloop.analysis.loops.modes` (Jacobian eigenvalues and their elasticities),
 :mod:`~pyloop.declarations.catalogue` (named loops) and
@@ -61,19 +62,19 @@ from pyloop.analysis.loops.dominance import (
     analyze_variable,
     variable_dominance,
 )
-from pyloop.engine.expressions import Evaluator, check_supported
+from pyloop.engine.evaluator import Evaluator, check_supported
 from pyloop.analysis.loops.knockout import knockout_table, knockouts
 from pyloop.analysis.loops.modes import ModePhase, Modes, jacobians, run_modes
 from pyloop.analysis.loops.phases import POLARITY_THRESHOLD, Phase, dominance_phases, polarity_phases, run_polarity
 from pyloop.analysis.loops.scores import (
     LoopAnalysis,
     ScoredLoop,
-    _structure_and_loops,
     analyze_loops,
     link_polarity,
     link_scores,
     loop_polarity,
     score_run,
+    structure_and_loops,
 )
 
 
@@ -105,5 +106,6 @@ __all__ = [
     "run_modes",
     "run_polarity",
     "score_run",
+    "structure_and_loops",
     "variable_dominance",
 ]

@@ -35,19 +35,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model
+from pyloop.engine import Model
 from pyloop.runner import RunResult
 from pyloop.analysis.structure import DEFAULT_MAX_LOOPS
 from pyloop.engine.builtins import stock_names
 from pyloop.declarations.catalogue import CatalogueLoop, load_catalogue
 from pyloop.analysis.loops.scores import (
     _loop_products,
-    _structure_and_loops,
     link_scores,
     loop_key,
     named_extra_loops,
     pin_catalogue,
     run_evaluator,
+    structure_and_loops,
 )
 
 __all__ = [
@@ -233,7 +233,7 @@ def variable_dominance(
             feedback loop, a bad window, or the errors of :func:`score_run`.
     """
     name = model.variable(variable).name
-    structure, cycles, mode = _structure_and_loops(model, max_loops)
+    structure, cycles, mode = structure_and_loops(model, max_loops)
     kind = structure.kinds.get(name)
     if kind not in ("stock", "flow", "aux"):
         raise PyloopError(f"'{name}' is a {kind}, not a variable that loops can drive")
@@ -367,12 +367,12 @@ def analyze_variable(
             run), or the errors of :func:`pyloop.run` and
             :func:`variable_dominance`.
     """
-    from pyloop.engine.pysd_model import load_model
+    from pyloop.engine import load_model
     from pyloop.runner import run
 
     model = model if isinstance(model, Model) else load_model(model)
     model.variable(variable)
-    _structure_and_loops(model, options.get("max_loops", DEFAULT_MAX_LOOPS))
+    structure_and_loops(model, options.get("max_loops", DEFAULT_MAX_LOOPS))
     result = run(model, scenario, policy, params)
     return variable_dominance(model, result, variable, window, **options)
 

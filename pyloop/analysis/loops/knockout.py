@@ -9,7 +9,7 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model
+from pyloop.engine import Model
 from pyloop.runner import RunResult, run
 from pyloop.declarations.catalogue import CatalogueLoop, load_catalogue
 
@@ -46,7 +46,7 @@ def knockouts(
         PyloopError: no outputs, an unknown loop id, or a loop without a
             switch; the usual run errors.
     """
-    from pyloop.engine.pysd_model import load_model
+    from pyloop.engine import load_model
 
     model = model if isinstance(model, Model) else load_model(model)
     outputs = [model.variable(o).name for o in outputs]
@@ -129,7 +129,7 @@ def knockout_table(
         PyloopError: an unknown scenario (before any run), or as
             :func:`knockouts`.
     """
-    from pyloop.engine.pysd_model import load_model
+    from pyloop.engine import load_model
     from pyloop.declarations.scenarios import load_scenarios
 
     model = model if isinstance(model, Model) else load_model(model)

@@ -31,18 +31,18 @@ import networkx as nx
 import numpy as np
 
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model
+from pyloop.engine import Model
 from pyloop.runner import RunResult
 from pyloop.analysis.structure import DEFAULT_MAX_LOOPS, Loop, Structure
 from pyloop.engine.builtins import stock_names
 from pyloop.declarations.catalogue import CatalogueLoop, load_catalogue
-from pyloop.engine.expressions import Evaluator
+from pyloop.engine.evaluator import Evaluator
 from pyloop.analysis.loops.scores import (
-    _structure_and_loops,
     loop_key,
     named_extra_loops,
     pin_catalogue,
     run_evaluator,
+    structure_and_loops,
 )
 
 __all__ = [
@@ -61,7 +61,7 @@ RELATIVE_STEP = 1e-6
 
 def _order(structure: Structure) -> list[str]:
     """Auxiliaries and flows in causal order."""
-    graph = structure._graph
+    graph = structure.graph
     inner = graph.subgraph(n for n in graph if structure.kinds[n] != "stock")
     try:
         return list(nx.topological_sort(inner))
@@ -219,7 +219,7 @@ def link_elasticities(
     """The dominant eigenvalue at ``step`` and its elasticity to the gain of
     every link (see the module's description)."""
     stocks = list(structure.stocks)
-    inner = [n for n in structure._graph if structure.kinds[n] != "stock"]
+    inner = [n for n in structure.causal_variables if structure.kinds[n] != "stock"]
     s_at = {s: i for i, s in enumerate(stocks)}
     a_at = {a: i for i, a in enumerate(inner)}
     values, right = np.linalg.eig(jacobian[step])
@@ -294,7 +294,7 @@ def run_modes(
         PyloopError: a model without stocks, or the errors of
             :func:`score_run`.
     """
-    structure, cycles, _ = _structure_and_loops(model, max_loops)
+    structure, cycles, _ = structure_and_loops(model, max_loops)
     if not structure.stocks:
         raise PyloopError(f"model '{model.name}' has no stocks, so no modes")
     evaluator = run_evaluator(model, result)

@@ -1,399 +1,45 @@
-"""Link scores, loop scores and the loop analysis of a run (Loops That Matter)."""
+"""Scoring a run's loops (Loops That Matter): which loops to score, the loop
+scores and relative scores, and :func:`score_run` / :func:`analyze_loops`,
+which build a :class:`~pyloop.analysis.loops.results.LoopAnalysis`.
+
+Link scores and polarities live in :mod:`~pyloop.analysis.loops.links`; the
+result classes in :mod:`~pyloop.analysis.loops.results`.
+"""
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass, field
+import weakref
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from pyloop.errors import PyloopError
-from pyloop.engine.pysd_model import Model
+from pyloop.engine import Model
 from pyloop.runner import RunResult, run
 from pyloop.analysis.structure import DEFAULT_MAX_LOOPS, Loop, Structure, causal_structure, find_loops
-from pyloop.engine.builtins import LaggedReference
-from pyloop.declarations.catalogue import CatalogueLoop, _catalogue_cycle, load_catalogue, match_catalogue
-from pyloop.engine.expressions import _ARITH, Evaluator, _ae, check_supported
-from pyloop.analysis.loops.phases import Phase, dominance_phases, polarity_phases, run_polarity
+from pyloop.declarations.catalogue import CatalogueLoop, catalogue_cycle, load_catalogue, match_catalogue
+from pyloop.engine.evaluator import Evaluator, check_supported
+from pyloop.analysis.loops.links import link_polarity, link_scores, loop_polarity
+from pyloop.analysis.loops.phases import dominance_phases, polarity_phases, run_polarity
+from pyloop.analysis.loops.results import LoopAnalysis, ScoredLoop
 
-
-# -------------------------------------------------------------- link scores
-def _diff(values: Any, n: int) -> np.ndarray:
-    if isinstance(values, np.ndarray) and values.ndim:
-        return np.diff(values)
-    return np.zeros(n - 1)
-
-
-def link_scores(
-    structure: Structure, evaluator: Evaluator, links: Iterable[tuple[str, str]] | None = None
-) -> dict[tuple[str, str], np.ndarray]:
-    """Link score of every link (or of ``links``) over the run.
-
-    Returns:
-        ``{(cause, effect): scores}``, each array aligned with the run's
-        time (0 at the first step).
-    """
-    time = evaluator.time
-    n = len(time)
-    tnow = time[1:]
-    if links is None:
-        links = [(k.cause, k.effect) for k in structure.links if k.kind != "constant"]
-    links = list(links)
-    net_cache: dict[str, np.ndarray] = {}
-    out: dict[tuple[str, str], np.ndarray] = {}
-    for cause, effect in links:
-        link = structure.link(cause, effect)
-        ds = np.zeros(n)
-        dx = _diff(evaluator.values.get(cause), n)
-        if link.kind == "flow":
-            if effect not in net_cache:
-                net_cache[effect] = np.diff(evaluator.net_flow(effect))
-            dnet = net_cache[effect]
-            if link.sign:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(dnet == 0, 0.0, dx / np.where(dnet == 0, 1.0, dnet))
-                ds[1:] = link.sign * np.abs(ratio)
-                out[(cause, effect)] = ds
-                continue
-            dz = dnet
-            expr = evaluator.expression(effect)
-            partial = evaluator.evaluate(expr, evaluator.partial(cause), tnow, effect)
-            dxz = np.asarray(partial, dtype=float) - evaluator.net_flow(effect)[:-1]
-        else:
-            z = evaluator.values[effect]
-            dz = np.diff(z)
-            expr = evaluator.expression(effect)
-            if isinstance(expr, LaggedReference):  # DELAY FIXED: moves as its input did
-                ds[1:] = np.where(dz == 0, 0.0, 1.0)
-                out[(cause, effect)] = ds
-                continue
-            partial = evaluator.evaluate(expr, evaluator.partial(cause), tnow, effect)
-            dxz = np.asarray(partial, dtype=float) - z[:-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            magnitude = np.abs(dxz / np.where(dz == 0, 1.0, dz))
-            sign = np.sign(dxz / np.where(dx == 0, 1.0, dx))
-        ds[1:] = np.where((dz == 0) | (dx == 0), 0.0, magnitude * sign)
-        out[(cause, effect)] = ds
-    return out
-
-
-def _combine(a: Any, b: Any) -> Any:
-    """Sign of a sum of two terms with signs ``a`` and ``b`` (0: no
-    dependence, NaN: unknown)."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    out = np.where(a == 0, b, np.where((b == 0) | (a == b), a, np.nan))
-    return out
-
-
-def _sgn(value: Any) -> Any:
-    return np.sign(np.asarray(value, dtype=float))
-
-
-def _dsign(ev: "Evaluator", ast: Any, cause: str, where: str) -> Any:
-    """Sign of the derivative of ``ast`` with respect to ``cause`` at every
-    step, from the structure (MIN and MAX count as increasing in every
-    argument) and the signs of the co-factors in the run."""
-    ae = _ae()
-    get, time = ev._get, ev.time
-
-    def value(node: Any) -> Any:
-        return ev.evaluate(node, get, time, where)
-
-    def d(node: Any) -> Any:
-        return _dsign(ev, node, cause, where)
-
-    if isinstance(ast, (int, float, np.number, bool)):
-        return 0.0
-    if isinstance(ast, LaggedReference):
-        return 1.0 if ev._name.get(ast.reference) == cause else 0.0
-    if isinstance(ast, ae.ReferenceStructure):
-        name = "Time" if ast.reference == "time" else ev._name.get(ast.reference)
-        return 1.0 if name == cause else 0.0
-    if isinstance(ast, ae.ArithmeticStructure):
-        ops, args = ast.operators, ast.arguments
-        if len(args) == 1:
-            return -d(args[0]) if ops[0] == "negative" else d(args[0])
-        left_v, left_s = value(args[0]), d(args[0])
-        for op, arg in zip(ops, args[1:]):
-            right_v, right_s = value(arg), d(arg)
-            if op in "+-":
-                left_s = _combine(left_s, right_s if op == "+" else -np.asarray(right_s))
-            elif op == "*":
-                left_s = _combine(np.asarray(left_s) * _sgn(right_v), np.asarray(right_s) * _sgn(left_v))
-            elif op == "/":
-                left_s = _combine(np.asarray(left_s) * _sgn(right_v), -np.asarray(right_s) * _sgn(left_v))
-            else:  # power: increasing in a positive base for a positive exponent
-                left_s = _combine(
-                    np.asarray(left_s) * _sgn(right_v),
-                    np.asarray(right_s) * _sgn(np.log(np.abs(np.asarray(left_v, dtype=float)) + 1e-300)),
-                )
-            with np.errstate(all="ignore"):
-                left_v = _ARITH[op](left_v, right_v)
-        return left_s
-    if isinstance(ast, ae.CallStructure):
-        func = ast.function.reference if hasattr(ast.function, "reference") else str(ast.function)
-        args = ast.arguments
-        signs = [d(a) for a in args]
-        if func in ("min", "max"):
-            return _combine(signs[0], signs[1])
-        if func in ("exp", "sqrt", "ln", "integer", "arctan", "sinh", "tanh"):
-            return signs[0]
-        if func == "abs":
-            return np.asarray(signs[0]) * _sgn(value(args[0]))
-        if func in ("xidz", "zidz"):
-            a, b = value(args[0]), value(args[1])
-            return _combine(np.asarray(signs[0]) * _sgn(b), -np.asarray(signs[1]) * _sgn(a))
-        if func == "if_then_else":
-            if np.any(np.asarray(signs[0]) != 0):
-                return np.nan
-            return _combine(signs[1], signs[2])
-        name = ev._name.get(func)
-        if name is not None and name in ev._lookups:
-            slope = np.diff(np.asarray(ev._lookups[name].y, dtype=float))
-            mono = 1.0 if (slope >= 0).all() else -1.0 if (slope <= 0).all() else np.nan
-            return np.asarray(signs[0]) * mono
-        return np.where(np.any([np.asarray(x) != 0 for x in signs]), np.nan, 0.0)
-    if isinstance(ast, ae.InlineLookupsStructure):
-        slope = np.diff(np.asarray(ast.lookups.y, dtype=float))
-        mono = 1.0 if (slope >= 0).all() else -1.0 if (slope <= 0).all() else np.nan
-        return np.asarray(d(ast.argument)) * mono
-    return np.nan
-
-
-def link_polarity(structure: Structure, evaluator: "Evaluator", cause: str, effect: str) -> int:
-    """Structural polarity of a link: +1, -1, or 0 when it cannot be told.
-
-    A flow into a stock has its structural sign. Otherwise the sign of the
-    derivative of the effect's equation with respect to the cause, read from
-    the equation (MIN and MAX are increasing in every argument, whichever
-    binds) with the co-factors' signs taken from the run, or, where the
-    equation alone cannot tell (a ratio of terms that both rise with the
-    cause), from a small step in the cause; it must be the same wherever it
-    is defined.
-    """
-    link = structure.link(cause, effect)
-    if link.kind == "flow" and link.sign:
-        return link.sign
-    expr = evaluator.expression(effect)
-    signs = np.broadcast_to(
-        np.asarray(_dsign(evaluator, expr, cause, effect), dtype=float), evaluator.time.shape
-    ).copy()
-    unknown = ~np.isfinite(signs)
-    if unknown.any():  # not told by the structure: a small step in the cause
-        x = np.asarray(evaluator.values[cause], dtype=float)
-        h = 1e-6 * np.maximum(np.abs(x), 1e-6)
-        get = evaluator._get
-
-        def bumped(name: str) -> Any:
-            return x + h if name == cause else get(name)
-
-        with np.errstate(all="ignore"):
-            up = evaluator.evaluate(expr, bumped, evaluator.time, effect)
-            base = evaluator.evaluate(expr, get, evaluator.time, effect)
-        numeric = np.broadcast_to(np.sign(np.asarray(up, dtype=float) - base), signs.shape)
-        signs[unknown] = np.where(numeric[unknown] == 0, 0.0, numeric[unknown])
-    known = signs[np.isfinite(signs) & (signs != 0)]
-    if known.size and (known > 0).all() and np.isfinite(signs).all():
-        return 1
-    if known.size and (known < 0).all() and np.isfinite(signs).all():
-        return -1
-    return 0
-
-
-def loop_polarity(
-    structure: Structure, evaluator: "Evaluator", variables: Sequence[str]
-) -> str:
-    """Structural polarity of a loop: ``"R"``, ``"B"``, or ``"U"`` when a
-    link's polarity cannot be told."""
-    sign = 1
-    for i, cause in enumerate(variables):
-        sign *= link_polarity(structure, evaluator, cause, variables[(i + 1) % len(variables)])
-    return "U" if sign == 0 else "R" if sign > 0 else "B"
-
-
-# ------------------------------------------------------------ loop scoring
-@dataclass(frozen=True)
-class ScoredLoop(Loop):
-    """A loop (:class:`pyloop.analysis.structure.Loop`) with its scores over a run.
-
-    Attributes:
-        id: catalogue id (``"R1"``) for a named loop, else ``"L<n>"``.
-        name: catalogue name, or ``""``.
-        polarity: ``"R"``, ``"B"`` or ``"U"`` over the run.
-        polarity_confidence: share of the loop's activity with the
-            majority sign (0 for a loop that is never active).
-        structural_polarity: ``"R"`` or ``"B"`` from the signs of its
-            links (see :func:`link_polarity`), ``"U"`` if one is unknown.
-        expected_polarity: the catalogue's polarity, or None.
-    """
-
-    name: str
-    polarity: str
-    polarity_confidence: float
-    structural_polarity: str = "U"
-    expected_polarity: str | None = None
-
-
-@dataclass(frozen=True)
-class LoopAnalysis:
-    """Loop dominance of one run.
-
-    Attributes:
-        run: the run's name.
-        time: the run's times.
-        loops: the loops reported, named loops first (catalogue order),
-            then the others by decreasing mean absolute relative score.
-        scores: loop scores, index ``time``, one column per loop id.
-        relative: relative loop scores, same shape.
-        phases: dominance phases, by partition then time
-            (:func:`dominance_phases`).
-        polarity_phases: intervals of reinforcing or balancing dominance
-            (:func:`polarity_phases`).
-        links: link scores ``{(cause, effect): array}`` of every link on a
-            reported loop.
-        mode: ``"exhaustive"`` (every loop of the model scored) or
-            ``"discovery"`` (too many loops: a covering subset scored, and
-            relative scores are shares of that subset).
-        total_loops: number of loops the relative scores are shares of.
-        catalogue: the catalogue entries, by id.
-        unmatched: catalogue ids no loop matched.
-        active_loops: how many of the ``total_loops`` have a non-zero loop
-            score at some step of the run.
-    """
-
-    run: str
-    time: np.ndarray = field(repr=False)
-    loops: tuple[ScoredLoop, ...]
-    scores: pd.DataFrame = field(repr=False)
-    relative: pd.DataFrame = field(repr=False)
-    phases: tuple[Phase, ...]
-    polarity_phases: tuple[Phase, ...]
-    links: Mapping[tuple[str, str], np.ndarray] = field(repr=False)
-    mode: str
-    total_loops: int
-    catalogue: Mapping[str, CatalogueLoop] = field(default_factory=dict, repr=False)
-    unmatched: tuple[str, ...] = ()
-    active_loops: int = 0
-
-    def loop(self, loop_id: str) -> ScoredLoop:
-        """The reported loop with this id.
-
-        Raises:
-            PyloopError: unknown id.
-        """
-        for loop in self.loops:
-            if loop.id == loop_id:
-                return loop
-        from pyloop.errors import suggest
-
-        raise PyloopError(
-            f"no loop '{loop_id}' in the analysis of run '{self.run}'"
-            + suggest(loop_id, [k.id for k in self.loops])
-        )
-
-    def table(self) -> pd.DataFrame:
-        """One row per loop: id, name, polarity, confidence, length, variables."""
-        rows = [
-            {
-                "id": k.id,
-                "name": k.name,
-                "polarity": k.polarity,
-                "confidence": k.polarity_confidence,
-                "structural": k.structural_polarity,
-                "length": k.length,
-                "mean |relative|": float(np.abs(self.relative[k.id].to_numpy()).mean()),
-                "variables": " -> ".join(k.variables),
-            }
-            for k in self.loops
-        ]
-        return pd.DataFrame(rows).set_index("id")
-
-    def reinforcing_share(self, start: float, end: float) -> dict[int, float]:
-        """Share of the steps in ``[start, end]`` in which reinforcing loops
-        dominate, per cycle partition (:func:`polarity_phases`).
-
-        Steps where no loop of a partition is active count for neither
-        polarity; a partition without an active step in the window is left
-        out.
-
-        Raises:
-            PyloopError: ``start`` not before ``end``, or a window that
-                holds no time of the run.
-        """
-        if not start < end:
-            raise PyloopError(f"the window must start before it ends, not {start:g} to {end:g}")
-        inside = (self.time >= start - 1e-9) & (self.time <= end + 1e-9)
-        if not inside.any():
-            raise PyloopError(
-                f"the window {start:g} to {end:g} holds no time of run '{self.run}' "
-                f"({self.time[0]:g} to {self.time[-1]:g})"
-            )
-        reinforcing: dict[int, int] = {}
-        labelled: dict[int, int] = {}
-        for p in self.polarity_phases:
-            steps = int((inside & (self.time >= p.start - 1e-9) & (self.time <= p.end + 1e-9)).sum())
-            if steps:
-                labelled[p.partition] = labelled.get(p.partition, 0) + steps
-                if p.polarity == "R":
-                    reinforcing[p.partition] = reinforcing.get(p.partition, 0) + steps
-        return {part: reinforcing.get(part, 0) / n for part, n in sorted(labelled.items())}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON: ``time``, ``loops`` (with ``relative_score``
-        aligned with ``time``) and ``phases``."""
-
-        def num(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
-
-        return {
-            "run": self.run,
-            "mode": self.mode,
-            "total_loops": self.total_loops,
-            "active_loops": self.active_loops,
-            "time": [float(t) for t in self.time],
-            "loops": [
-                {
-                    "id": k.id,
-                    "name": k.name,
-                    "polarity": k.polarity,
-                    "polarity_confidence": k.polarity_confidence,
-                    "structural_polarity": k.structural_polarity,
-                    "expected_polarity": k.expected_polarity,
-                    "length": k.length,
-                    "variables": list(k.variables),
-                    "stocks": list(k.stocks),
-                    "partition": k.partition,
-                    "relative_score": [num(x) for x in self.relative[k.id].to_numpy()],
-                }
-                for k in self.loops
-            ],
-            "phases": [
-                {
-                    "start": p.start,
-                    "end": p.end,
-                    "loops": list(p.loops),
-                    "partition": p.partition,
-                    "polarity": p.polarity,
-                }
-                for p in self.phases
-            ],
-            "polarity_phases": [
-                {
-                    "start": p.start,
-                    "end": p.end,
-                    "polarity": p.polarity,
-                    "loops": list(p.loops[:10]),
-                    "partition": p.partition,
-                }
-                for p in self.polarity_phases
-            ],
-            "unmatched": list(self.unmatched),
-        }
+__all__ = [
+    "LoopAnalysis",
+    "ScoredLoop",
+    "analyze_loops",
+    "link_polarity",
+    "link_scores",
+    "loop_key",
+    "loop_polarity",
+    "named_extra_loops",
+    "pin_catalogue",
+    "run_evaluator",
+    "score_run",
+    "structure_and_loops",
+]
 
 
 def _loop_products(
@@ -408,7 +54,8 @@ def _loop_products(
     return out
 
 
-_CACHE: "weakref.WeakKeyDictionary[Model, dict]" = None  # type: ignore[assignment]
+#: Structure and loops of each loaded model, by ``max_loops``.
+_CACHE: "weakref.WeakKeyDictionary[Model, dict]" = weakref.WeakKeyDictionary()
 
 
 def _enumerate(structure: Structure, max_loops: int) -> tuple[tuple[Loop, ...], str]:
@@ -420,13 +67,10 @@ def _enumerate(structure: Structure, max_loops: int) -> tuple[tuple[Loop, ...], 
         return find_loops(structure, max_loops=max_loops, on_limit="shortest"), "discovery"
 
 
-def _structure_and_loops(model: Model, max_loops: int) -> tuple[Structure, tuple[Loop, ...], str]:
-    """The model's structure and loops, computed once per model object."""
-    global _CACHE
-    import weakref
-
-    if _CACHE is None:
-        _CACHE = weakref.WeakKeyDictionary()
+def structure_and_loops(model: Model, max_loops: int) -> tuple[Structure, tuple[Loop, ...], str]:
+    """The model's causal structure, its loops (at most ``max_loops``) and how
+    they were found (``"exhaustive"`` or ``"discovery"``), computed once per
+    model object."""
     entry = _CACHE.setdefault(model, {})
     if "structure" not in entry:
         entry["structure"] = causal_structure(model)
@@ -457,7 +101,7 @@ def pin_catalogue(
     pinned: dict[str, tuple[str, ...]] = {}
     unmatched: list[str] = []
     for entry in catalogue:
-        exact = _catalogue_cycle(structure, entry)
+        exact = catalogue_cycle(structure, entry)
         if exact is not None:
             pinned[entry.id] = exact
     matched = match_catalogue(cycles, [e for e in catalogue if e.id not in pinned])
@@ -544,7 +188,7 @@ def score_run(
             without every variable.
     """
     if structure is None:
-        structure, cycles, mode = _structure_and_loops(model, max_loops)
+        structure, cycles, mode = structure_and_loops(model, max_loops)
     else:
         check_supported(model)
         cycles, mode = _enumerate(structure, max_loops)
@@ -714,10 +358,10 @@ def analyze_loops(
 ) -> LoopAnalysis:
     """Run a model (scenario, policy, constants as :func:`pyloop.run`) and
     analyse its loop dominance (:func:`score_run`)."""
-    from pyloop.engine.pysd_model import load_model
+    from pyloop.engine import load_model
 
     model = model if isinstance(model, Model) else load_model(model)
-    _structure_and_loops(model, max_loops)  # unsupported constructs fail before the run
+    structure_and_loops(model, max_loops)  # unsupported constructs fail before the run
     result = run(model, scenario, policy, params)
     return score_run(model, result, catalogue=catalogue, max_loops=max_loops, report=report)
 

@@ -1,0 +1,73 @@
+"""``pyloop ledger``: check the model's money accounting, trace who paid and
+print the who-paid table; write CSVs and a figure when asked."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pyloop.errors import PyloopError
+from pyloop.files import write_file, write_files
+from pyloop.cli.model_choice import load_chosen_model
+from pyloop.cli.text import ledger_table
+
+
+def audit_ledger(args: argparse.Namespace) -> int:
+    """Run one scenario, check it against the ledger declaration, and print
+    who paid the traced payment by each year up to ``--until``."""
+    import pyloop.analysis.ledger as lg
+
+    model = load_chosen_model(args)
+    ledger = lg.load_ledger(model)  # checked against the equations before running
+    if ledger.questions is None:
+        raise PyloopError(
+            f"{ledger.where()} has no [questions]; name the payment to trace there"
+        )
+    audit = lg.audit(model, args.scenario, args.policy, ledger=ledger)
+    result, check, tracing = audit.result, audit.check, audit.tracing
+    years = lg.report_years(result, args.until)
+    table = audit.who_paid(years)
+    q = ledger.questions
+    until = years[-1]
+    print(
+        f"Ledger checks passed for run '{result.name}' ({check.steps} steps): every cash stock "
+        f"follows its declared flows (largest error {max(check.stock_errors.values()):.2g} B$), "
+        f"money in the ring changes only by its boundary flows (largest error "
+        f"{check.ring_error:.2g} B$); tolerance {check.tolerance:g} B$."
+    )
+    print(f"\nWho paid for {q.payment} (money moved from {result.frame.index[0]:g} to each year):")
+    print(ledger_table(table))
+    written: list[Path] = []
+    if args.csv:
+        money = lg.money_between(result, ledger, until)
+        writers = {
+            "who_paid.csv": lambda path: table.to_csv(path),
+            "money_between.csv": lambda path: money.to_csv(path),
+            "transaction_matrix.csv": lambda path: lg.transaction_matrix(result, ledger).to_csv(path),
+            "balance_sheet.csv": lambda path: lg.balance_sheet(result, ledger).to_csv(path),
+            "sector_totals.csv": lambda path: lg.sector_totals(result, ledger).to_csv(path),
+            "origin_shares.csv": lambda path: tracing.table().to_csv(path, index=False),
+        }
+        try:
+            written += write_files(Path(args.csv), writers)
+        except OSError as exc:
+            raise PyloopError(
+                f"cannot write CSVs to '{args.csv}': {exc.strerror or exc}; choose another --csv DIR"
+            ) from exc
+    if args.plot:
+        from pyloop.plots import ledger_figure, save_figure
+
+        target = Path(args.plot)
+        fig = ledger_figure(**audit.figure_data(until))
+        try:
+            write_file(target, lambda path: save_figure(fig, path))
+        except (OSError, ValueError) as exc:
+            raise PyloopError(
+                f"cannot write the figure '{args.plot}': {exc}; choose another --plot FILE "
+                "(.png, .pdf or .svg)"
+            ) from exc
+        written.append(target)
+    if written:
+        files = "file" if len(written) == 1 else "files"
+        print(f"\nWrote {len(written)} {files}: " + ", ".join(str(p) for p in written))
+    return 0

@@ -1,0 +1,227 @@
+"""Figures of loop dominance: relative loop scores, dominance phases,
+knockout comparisons and what drives one variable."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from pyloop.errors import PyloopError
+from pyloop.plots.style import MAX_PANELS, _POLARITY_COLOURS, _new_figure, _title, _wrap
+
+__all__ = [
+    "knockout_figure",
+    "loop_dominance_figure",
+    "plot_dominance_phases",
+    "plot_knockouts",
+    "plot_relative_loop_scores",
+    "variable_dominance_figure",
+]
+
+
+def _loop_label(loop) -> str:
+    return f"{loop.id} {loop.name}" if loop.name else f"{loop.id} ({loop.length} links)"
+
+
+def plot_relative_loop_scores(analysis, ax: Axes | None = None, top: int = 10) -> Axes:
+    """Relative loop scores over time as stacked areas: reinforcing loops
+    above the axis, balancing loops below.
+
+    Args:
+        analysis: a :class:`~pyloop.analysis.loops.LoopAnalysis`.
+        ax: axes to draw on; default a new figure's axes.
+        top: how many loops to draw (named loops first, then the most
+            active); the rest are summed into a grey "other loops" band.
+
+    Returns:
+        The axes drawn on.
+    """
+    if ax is None:
+        ax = _new_figure(figsize=(9, 4.5)).add_subplot()
+    rel = analysis.relative
+    time = rel.index.to_numpy(dtype=float)
+    shown = [k for k in analysis.loops if rel[k.id].abs().max() > 0][:top]
+    if not shown:
+        raise PyloopError(f"no loop is active in run '{analysis.run}'; nothing to plot")
+    cmap = __import__("matplotlib").colormaps["tab20"]
+    colours = [cmap(i % 20) for i in range(len(shown))]
+    pos = [rel[k.id].clip(lower=0).to_numpy() for k in shown]
+    neg = [rel[k.id].clip(upper=0).to_numpy() for k in shown]
+    labels = [_loop_label(k) for k in shown]
+    ax.stackplot(time, pos, colors=colours, labels=labels, linewidth=0)
+    ax.stackplot(time, neg, colors=colours, linewidth=0)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylim(-1.02, 1.02)
+    ax.set_ylabel("relative loop score\n(reinforcing > 0 > balancing)", fontsize=9)
+    ax.set_xlabel("time", fontsize=9)
+    ax.set_title(
+        f"Loop dominance in run '{analysis.run}' ({analysis.mode}, "
+        f"shares of {analysis.total_loops} loops)",
+        fontsize=10,
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    return ax
+
+
+def plot_dominance_phases(analysis, ax: Axes | None = None) -> Axes:
+    """A strip of the dominance phases: red where reinforcing loops hold at
+    least half of the loop activity, blue where balancing loops do, each
+    long phase labelled with its strongest loop."""
+    if ax is None:
+        ax = _new_figure(figsize=(9, 1.2)).add_subplot()
+    time = analysis.time
+    span = float(time[-1] - time[0]) or 1.0
+    dt = float(time[1] - time[0]) if len(time) > 1 else 0.0
+    for p in analysis.polarity_phases:
+        ax.axvspan(p.start, p.end + dt, color=_POLARITY_COLOURS.get(p.polarity, "grey"), alpha=0.8)
+        if (p.end - p.start) > 0.08 * span and p.loops:
+            ax.text((p.start + p.end) / 2, 0.5, f"{p.polarity}: {p.loops[0]}", ha="center",
+                    va="center", fontsize=7, color="white")
+    ax.set_xlim(time[0], time[-1])
+    ax.set_yticks([])
+    ax.set_xlabel("time", fontsize=9)
+    ax.set_ylabel("dominant", fontsize=8)
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[Patch(color=_POLARITY_COLOURS["R"], label="reinforcing"),
+                 Patch(color=_POLARITY_COLOURS["B"], label="balancing")],
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
+    )
+    return ax
+
+
+def loop_dominance_figure(analysis, top: int = 10) -> Figure:
+    """Relative loop scores (stacked, R above and B below the axis) over a
+    strip of dominance phases, sharing the time axis."""
+    fig = _new_figure(figsize=(11, 6))
+    top_ax, strip = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [5, 1]})
+    plot_relative_loop_scores(analysis, ax=top_ax, top=top)
+    top_ax.set_xlabel("")
+    plot_dominance_phases(analysis, ax=strip)
+    return fig
+
+
+def plot_knockouts(runs, variable: str, ax: Axes | None = None, catalogue=None) -> Axes:
+    """One variable in a base run and in each knockout run.
+
+    Args:
+        runs: ``{"base": RunResult, loop id: RunResult, ...}`` as returned
+            by :func:`pyloop.analysis.loops.knockouts`.
+        variable: the variable to draw.
+        ax: axes to draw on; default a new figure's axes.
+        catalogue: catalogue entries by id, for loop names in the legend.
+    """
+    if ax is None:
+        ax = _new_figure(figsize=(7, 4)).add_subplot()
+    if "base" not in runs:
+        raise PyloopError("knockout runs need a 'base' run to compare against")
+    for key, r in runs.items():
+        if variable not in r.frame.columns:
+            raise PyloopError(f"run '{r.name}' has no variable '{variable}' to plot")
+        if key == "base":
+            label, style = "base run", dict(color="black", linewidth=2.2)
+        else:
+            name = catalogue[key].name if catalogue and key in catalogue else ""
+            label, style = f"{key} off" + (f" ({name})" if name else ""), dict(linewidth=1.3)
+        ax.plot(r.frame.index, r.frame[variable], label=label, **style)
+    base = runs["base"]
+    ax.set_title(_title(f"{variable}: loops knocked out", base.units.get(variable)), fontsize=10)
+    ax.set_xlabel(f"time [{base.time_units}]" if base.time_units else "time", fontsize=9)
+    ax.set_ylabel(base.units.get(variable) or variable, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def knockout_figure(runs, variables: Sequence[str], catalogue=None) -> Figure:
+    """A panel per variable comparing the base run with each knockout."""
+    variables = list(variables)
+    if not variables or len(variables) > MAX_PANELS:
+        raise PyloopError(f"give 1 to {MAX_PANELS} variables for a knockout figure")
+    ncols = min(2, len(variables))
+    nrows = math.ceil(len(variables) / ncols)
+    fig = _new_figure(figsize=(6.5 * ncols, 4 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, v in zip(axes, variables):
+        plot_knockouts(runs, v, ax=ax, catalogue=catalogue)
+    for ax in axes[len(variables):]:
+        ax.set_visible(False)
+    return fig
+
+
+def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
+    """A variable's trajectory coloured by the polarity of the loops driving
+    it, with the loop groups' shares stacked beneath.
+
+    Args:
+        dominance: a :class:`~pyloop.analysis.loops.VariableDominance`.
+        values: the variable's values over the run (a series or array
+            aligned with ``dominance.time``).
+        top: how many loop groups to draw; the rest form a grey band. A
+            group's colour follows from its label, so a named loop has the
+            same colour in every figure (unless two labels collide).
+
+    Returns:
+        The figure: the trajectory above (red where reinforcing groups hold
+        at least half the variable's loop score, blue where balancing ones
+        do, grey where no loop through it is active), the groups' signed
+        shares below (reinforcing above the axis).
+    """
+    import zlib
+
+    import numpy as np
+
+    time = np.asarray(dominance.time, dtype=float)
+    y = np.asarray(values, dtype=float)
+    fig = _new_figure(figsize=(9, 6.5))
+    top_ax, low_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.2, 1]})
+    top_ax.plot(time, y, color=_POLARITY_COLOURS["U"], linewidth=1)
+    for p in dominance.phases:
+        inside = (time >= p.start - 1e-9) & (time <= p.end + 1e-9)
+        first = max(int(np.argmax(inside)) - 1, 0)
+        span = slice(first, int(np.nonzero(inside)[0][-1]) + 1)
+        top_ax.plot(time[span], y[span], color=_POLARITY_COLOURS[p.polarity], linewidth=2.2)
+    start, end = dominance.window
+    top_ax.axvspan(start, end, color="#f4d03f", alpha=0.12, linewidth=0)
+    top_ax.set_ylabel(dominance.variable, fontsize=9)
+    top_ax.set_title(
+        f"What drives '{dominance.variable}' in run '{dominance.run}': red reinforcing, "
+        "blue balancing",
+        fontsize=10,
+    )
+    top_ax.grid(True, alpha=0.3)
+    groups = [g for g in dominance.groups if np.abs(g.share).max() > 0]
+    shown, rest = groups[:top], groups[top:]
+    cmap = __import__("matplotlib").colormaps["tab20"]
+    colours = []
+    taken: set[int] = set()
+    for g in shown:  # a group's colour follows from its label, so figures agree
+        slot = zlib.crc32(g.label.encode("utf-8")) % 20
+        while slot in taken and len(taken) < 20:
+            slot = (slot + 1) % 20
+        taken.add(slot)
+        colours.append(cmap(slot))
+    pos = [np.clip(g.share, 0, None) for g in shown]
+    neg = [np.clip(g.share, None, 0) for g in shown]
+    labels = [_wrap(g.label, 50) for g in shown]
+    if rest:
+        other = np.sum([g.share for g in rest], axis=0)
+        pos.append(np.clip(other, 0, None))
+        neg.append(np.clip(other, None, 0))
+        colours.append("#bbbbbb")
+        labels.append(f"{len(rest)} other groups")
+    if pos:
+        low_ax.stackplot(time, pos, colors=colours, labels=labels, linewidth=0)
+        low_ax.stackplot(time, neg, colors=colours, linewidth=0)
+        low_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    low_ax.axhline(0, color="black", linewidth=0.8)
+    low_ax.set_ylim(-1.02, 1.02)
+    low_ax.set_ylabel("share of its loop score\n(reinforcing > 0 > balancing)", fontsize=9)
+    low_ax.set_xlabel("time", fontsize=9)
+    low_ax.grid(True, alpha=0.3)
+    return fig

@@ -1,0 +1,105 @@
+"""The HTML document of a report: its sections, embedded figures and tables.
+
+A :class:`Document` collects sections (anchor, title, HTML body) and saves
+each figure as PNG in ``figures/`` beside the page while embedding it;
+:func:`render` turns the sections into one self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["Document", "html_table", "paragraph", "render"]
+
+
+@dataclass
+class Document:
+    """Sections of the HTML document and the figures they embed."""
+
+    folder: Path
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+    def figure(self, name: str, fig: Any, caption: str) -> str:
+        """Save a figure of :mod:`pyloop.plots` as PNG and return its embedded HTML."""
+        from pyloop.plots import save_figure
+
+        target = self.folder / "figures" / f"{name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(fig, target, dpi=110)
+        self.figures.append(target.name)
+        data = base64.b64encode(target.read_bytes()).decode("ascii")
+        return (
+            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    def image(self, source: Path, name: str, caption: str) -> str:
+        """Embed a PNG file already written (copied into ``figures/``)."""
+        target = self.folder / "figures" / f"{name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        self.figures.append(target.name)
+        data = base64.b64encode(target.read_bytes()).decode("ascii")
+        return (
+            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    def add(self, anchor: str, title: str, body: str, first: bool = False) -> None:
+        """Add a section at the end (or, if ``first``, at the start)."""
+        if first:
+            self.sections.insert(0, (anchor, title, body))
+        else:
+            self.sections.append((anchor, title, body))
+
+
+def html_table(frame: pd.DataFrame, floatfmt: str = "{:,.4g}", index: bool = False) -> str:
+    """A data frame as an HTML table (numbers formatted with ``floatfmt``)."""
+    return frame.to_html(
+        index=index,
+        border=0,
+        classes="data",
+        float_format=lambda v: floatfmt.format(v),
+        na_rep="",
+        escape=True,
+    )
+
+
+def paragraph(text: str) -> str:
+    """Plain text as an escaped HTML paragraph."""
+    return f"<p>{html.escape(text)}</p>"
+
+
+# ---------------------------------------------------------------- output
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#1b1b1b;line-height:1.45}
+h1{font-size:1.8em;margin-bottom:.2em}h2{border-bottom:2px solid #1f4e9c;padding-bottom:.2em;margin-top:2em}
+nav ol{columns:2}figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #ddd}
+figcaption{font-size:.9em;color:#555}table.data{border-collapse:collapse;font-size:.85em;margin:.6em 0;width:100%}
+table.data th,table.data td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+table.data th{background:#f2f5fa}.answer{background:#f6f9ff;border-left:4px solid #1f4e9c;padding:.6em 1em;margin:1em 0}
+.how{font-size:.9em;color:#555}details{margin:.6em 0}
+@media print{nav{display:none}h2{page-break-before:always}details{display:block}img{border:none}}
+"""
+
+
+def render(doc: Document, title: str, subtitle: str) -> str:
+    """The whole HTML page: title, subtitle, table of contents and the sections."""
+    toc = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t, _ in doc.sections)
+    body = "".join(f'<section id="{a}"><h2>{html.escape(t)}</h2>{b}</section>' for a, t, b in doc.sections)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class=\"how\">{html.escape(subtitle)}</p>"
+        f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>{body}</body></html>\n"
+    )
