@@ -3,8 +3,10 @@
 A run applies, in order, the constants of a scenario (with its ``extends``
 chain resolved), of a policy, and explicit ``params``; later values win.
 Every constant is checked against the model before anything runs: the name
-must be a constant of the model, the value a number inside the constant's
-declared range; and the run's time settings are checked against
+must be a constant of the model, the value a finite number; a value outside
+the constant's declared range (a slider's bounds in Vensim) is run with a
+warning, recorded in :attr:`RunResult.warnings`, and refused only with
+``strict=True``; and the run's time settings are checked against
 :mod:`pyloop.engine.limits`. After the run every value must be finite.
 
 A run's name says what it ran: ``"<scenario>"`` (or the model's name), then
@@ -19,6 +21,7 @@ import hashlib
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
@@ -34,6 +37,7 @@ from pyloop.comparison import compare, summary, variable_columns  # noqa: F401 (
 
 __all__ = [
     "RunPlan",
+    "RangeWarning",
     "RunResult",
     "TIME_KEYWORDS",
     "check_finite",
@@ -80,6 +84,8 @@ class RunResult:
             variable named as in the model file.
         units: variable name -> units string (or ``None``) for every column.
         time_units: the model's time unit, or ``None``.
+        warnings: one line per constant the run set outside its declared
+            range (empty when every value was inside).
     """
 
     name: str
@@ -90,6 +96,7 @@ class RunResult:
     frame: pd.DataFrame = field(repr=False)
     units: Mapping[str, str | None] = field(default_factory=dict, repr=False)
     time_units: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def plot(self, ax=None, variable: str | None = None):
         """Draw one variable over time (default the first column) and return
@@ -103,14 +110,27 @@ def _as_model(model: Model | str | os.PathLike[str]) -> Model:
     return model if isinstance(model, Model) else load_model(model)
 
 
-def validate_constants(model: Model, values: Mapping[str, Any], owner: str) -> dict[str, float]:
+class RangeWarning(UserWarning):
+    """A constant was set outside its declared range (allowed unless strict)."""
+
+
+def validate_constants(
+    model: Model, values: Mapping[str, Any], owner: str, *, strict: bool = False,
+    notes: list[str] | None = None,
+) -> dict[str, float]:
     """Check constants set by ``owner`` (a scenario, a policy, ``params`` or
     ``--set``, named in error messages); return them keyed by canonical name,
     in the constants' units.
 
+    A value outside the constant's declared range is a slider bound passed,
+    not an error: its message is appended to ``notes`` (when given, else
+    issued as a :class:`RangeWarning`) and the value kept; with ``strict``
+    it is refused.
+
     Raises:
-        ParameterError: unknown or non-constant name, wrong type, or a value
-            outside the declared range.
+        ParameterError: unknown or non-constant name, wrong type, a value
+            that is not finite, or (with ``strict``) a value outside the
+            declared range.
     """
     out: dict[str, float] = {}
     constants = model.constants
@@ -134,11 +154,16 @@ def validate_constants(model: Model, values: Mapping[str, Any], owner: str) -> d
             lo, hi = var.range
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 shown = f"[{'?' if lo is None else f'{lo:g}'}, {'?' if hi is None else f'{hi:g}'}]"
-                raise ParameterError(
-                    f"value {value:g} for '{resolved}' in {owner} is outside its declared "
-                    f"range {shown}; choose a value inside the range or widen the range "
-                    "in the model"
-                )
+                where = f"value {value:g} for '{resolved}' in {owner} is outside its declared range {shown}"
+                if strict:
+                    raise ParameterError(
+                        f"{where}; choose a value inside the range or widen the range in the model"
+                    )
+                message = f"{where} (running it anyway; refused with strict)"
+                if notes is None:
+                    warnings.warn(message, RangeWarning, stacklevel=2)
+                elif message not in notes:
+                    notes.append(message)
         out[resolved] = value
     return out
 
@@ -309,6 +334,7 @@ class RunPlan:
             by canonical name (as in :class:`RunResult`).
         params: the constants among them set through ``params``.
         return_columns, final_time, time_step: as given to :func:`run`, or ``None``.
+        warnings: values outside a declared range the run will use.
     """
 
     name: str
@@ -319,6 +345,7 @@ class RunPlan:
     return_columns: tuple[str, ...] | None = None
     final_time: float | None = None
     time_step: float | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def plan_runs(
@@ -326,32 +353,48 @@ def plan_runs(
     params: Mapping[str, float] | None = None, *, scenarios: ScenarioFile | None = None,
     return_columns: Iterable[str] | None = None, params_owner: str = "params",
     final_time: float | None = None, time_step: float | None = None, name: str | None = None,
+    strict: bool = False, saveper: float | None = None,
 ) -> list[RunPlan]:
     """Check several runs (each scenario of ``names``, with the same policy
     and ``params``) before any starts: every name, constant and clock, each
     once. ``params_owner`` names the source of ``params`` in error messages
     (``"--set"`` on the command line); the other arguments are those of
-    :func:`run`, ``name`` for a single run. Raises as :func:`run` does."""
+    :func:`run`, ``name`` for a single run; ``saveper`` is the interval
+    between saved rows in model time units (default the model's SAVEPER;
+    it does not change the runs' names). Raises as :func:`run` does; a
+    value outside a declared range is warned about once (a
+    :class:`RangeWarning`) and recorded in the plans that use it."""
     names = list(dict.fromkeys(names))
     if scenarios is None and (policy is not None or any(n is not None for n in names)):
         scenarios = load_scenarios(model)
     for n in names:
         if n is not None:
             scenarios.scenario(n)  # raises with a suggestion if unknown
-    fixed = validate_constants(model, scenarios.policy(policy).constants, f"policy '{policy}'") if policy else {}
-    explicit = validate_constants(model, params, params_owner) if params else {}
+    shared: list[str] = []
+    fixed = (validate_constants(model, scenarios.policy(policy).constants, f"policy '{policy}'",
+                                strict=strict, notes=shared) if policy else {})
+    explicit = validate_constants(model, params, params_owner, strict=strict, notes=shared) if params else {}
     timed = (("FINAL TIME", final_time), ("TIME STEP", time_step))
     named = {**explicit, **{key: value for key, value in timed if value is not None}}
     columns = tuple(return_columns) if return_columns is not None else None
     plans = []
+    told: list[str] = []
     for n in names:
-        constants = validate_constants(model, scenarios.resolve(n), f"scenario '{n}'") if n is not None else {}
+        notes = list(shared)
+        constants = (validate_constants(model, scenarios.resolve(n), f"scenario '{n}'", strict=strict, notes=notes)
+                     if n is not None else {})
         constants.update(fixed)
         constants.update(explicit)
+        if saveper is not None:
+            constants["SAVEPER"] = saveper
         plan = RunPlan(name if name is not None else run_name(n or model.name, policy, named), n, policy,
-                       MappingProxyType(constants), MappingProxyType(explicit), columns, final_time, time_step)
+                       MappingProxyType(constants), MappingProxyType(explicit), columns, final_time, time_step,
+                       tuple(notes))
         _check_clock(model, _split_timing(constants, final_time, time_step)[1], columns, plan.name)
         plans.append(plan)
+        told.extend(note for note in notes if note not in told)
+    for note in told:
+        warnings.warn(note, RangeWarning, stacklevel=3)
     return plans
 
 
@@ -366,6 +409,7 @@ def run(
     final_time: float | None = None,
     time_step: float | None = None,
     name: str | None = None,
+    strict: bool = False,
 ) -> RunResult:
     """Run a model once.
 
@@ -385,6 +429,9 @@ def run(
             output interval); default the model's.
         name: run name; default built from scenario, policy, ``params``,
             ``final_time`` and ``time_step`` by :func:`run_name`.
+        strict: refuse a value outside a constant's declared range; by
+            default it runs, with a :class:`RangeWarning` and a line in
+            :attr:`RunResult.warnings`.
 
     Returns:
         A :class:`RunResult`.
@@ -392,8 +439,8 @@ def run(
     Raises:
         ScenarioError: unknown scenario or policy (with a suggestion).
         ParameterError: unknown constant (with a suggestion), wrong type, a
-            value that is not finite or lies outside the constant's declared
-            range, or time settings no run can have
+            value that is not finite (or, with ``strict``, lies outside the
+            constant's declared range), or time settings no run can have
             (:func:`pyloop.engine.limits.check_time_settings`).
         SimulationError: the run failed, produced NaN or infinity (the
             message names the variable that did so first), or would take
@@ -401,7 +448,7 @@ def run(
     """
     model = _as_model(model)
     [plan] = plan_runs(model, [scenario], policy, params, scenarios=scenarios, return_columns=return_columns,
-                       final_time=final_time, time_step=time_step, name=name)
+                       final_time=final_time, time_step=time_step, name=name, strict=strict)
     return run_plan(model, plan)
 
 
@@ -414,7 +461,7 @@ def run_plan(model: Model, plan: RunPlan) -> RunResult:
     check_finite(model, frame, plan.name, plain, timing)
     units = MappingProxyType({c: _units(model, c) for c in frame.columns})
     return RunResult(plan.name, model.name, plan.scenario, plan.policy, plan.constants, frame, units,
-                     model.time.units)
+                     model.time.units, plan.warnings)
 
 
 def _units(model: Model, column: str) -> str | None:
@@ -444,6 +491,7 @@ def run_many(
     return_columns: Iterable[str] | None = None,
     progress: bool | None = None,
     params: Mapping[str, float] | None = None,
+    strict: bool = False,
 ) -> list[RunResult]:
     """Run several scenarios (each with the same policy, if given).
 
@@ -459,6 +507,7 @@ def run_many(
         return_columns: variables to keep; default all.
         progress: show a progress bar on stderr; default only when stderr
             is a terminal and there is more than one run.
+        strict: refuse values outside a declared range (see :func:`run`).
 
     Returns:
         One :class:`RunResult` per name, in order.
@@ -466,7 +515,8 @@ def run_many(
     model = _as_model(model)
     if scenarios is None:
         scenarios = load_scenarios(model)
-    plans = plan_runs(model, names, policy, params, scenarios=scenarios, return_columns=return_columns)
+    plans = plan_runs(model, names, policy, params, scenarios=scenarios, return_columns=return_columns,
+                      strict=strict)
     return run_plans(model, plans, progress)
 
 

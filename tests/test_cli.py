@@ -193,9 +193,9 @@ def test_run_checks_each_scenario_policy_and_set_once(tmp_path, monkeypatch):
     owners = []
     check = runner.validate_constants
 
-    def counted(model, values, owner):
+    def counted(model, values, owner, **options):
         owners.append(owner)
-        return check(model, values, owner)
+        return check(model, values, owner, **options)
 
     monkeypatch.setattr(runner, "validate_constants", counted)
     code = cli.main(["run", "baseline", "warm_room", "--policy", "lid", "--model", COOLING,
@@ -217,7 +217,7 @@ def test_run_checks_each_scenario_policy_and_set_once(tmp_path, monkeypatch):
 )
 def test_bad_set_is_one_line_and_writes_nothing(tmp_path, capsys, setting, message):
     out = tmp_path / "out"
-    assert cli.main(["run", "--model", COOLING, "--out", str(out), "--set", setting]) == 2
+    assert cli.main(["run", "--model", COOLING, "--out", str(out), "--set", setting, "--strict"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(message, err), err
     assert not out.exists()

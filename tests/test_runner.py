@@ -100,12 +100,12 @@ def test_out_of_range_value(tmp_path):
         ParameterError,
         match=r"value 150 for 'Characteristic Time' in scenario 'slow' is outside its declared range \[1, 100\]",
     ):
-        pyloop.run(model, "slow")
+        pyloop.run(model, "slow", strict=True)
 
 
 def test_open_range_bound(cooling_model):
     with pytest.raises(ParameterError, match=r"outside its declared range \[-459\.67, \?\]"):
-        pyloop.run(cooling_model, params={"Room Temperature": -500})
+        pyloop.run(cooling_model, params={"Room Temperature": -500}, strict=True)
     pyloop.run(cooling_model, params={"Room Temperature": 1e6})
 
 

@@ -76,6 +76,18 @@ def _finite(option: str) -> Callable[[str], float]:
     return parse
 
 
+def _version() -> str:
+    """pyloop's version, from the installed package's metadata when there is one."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("pyloop")
+    except metadata.PackageNotFoundError:
+        from pyloop import __version__
+
+        return __version__
+
+
 def _add_declaration_options(parser: argparse.ArgumentParser, *kinds: str) -> None:
     """``--scenarios FILE`` and the like: a declaration file to use instead
     of the model's own ``X.<kind>.toml``."""
@@ -146,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pyloop",
         description="Run system-dynamics models (Vensim .mdl or XMILE) under named scenarios.",
     )
+    parser.add_argument("--version", action="version", version=f"pyloop {_version()}",
+                        help="print pyloop's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     model_help = (
         "model file (.mdl or .xmile); the files describing it (X.scenarios.toml and the "
@@ -181,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory for the CSVs and comparison.png (default: results)",
     )
     _add_set_option(p)
+    p.add_argument("--variables", metavar="NAME", nargs="+", action="extend",
+                   help="variables to save, draw and summarise (default: every variable saved; "
+                   "the key variables of the scenario file drawn and summarised)")
+    p.add_argument("--saveper", type=_finite("--saveper"), metavar="T",
+                   help="save a row every T time units, a positive multiple of TIME STEP "
+                   "(default: the model's SAVEPER)")
+    p.add_argument("--format", choices=["csv", "parquet", "xlsx"], default="csv",
+                   help="file format of each run's table (default: csv)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a value outside a constant's declared range (by default it runs, "
+                   "with a warning: declared ranges are slider bounds)")
     _add_declaration_options(p, "scenarios")
     p.set_defaults(func=run_scenarios)
     p = sub.add_parser(
@@ -189,8 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the XMILE twin of a .mdl model (written by Simlin, normalised so "
         "that PySD reads it), recording the .mdl's name and SHA-256 so a stale twin is detected.",
     )
-    p.add_argument("--xmile", action="store_true", required=True, help="write XMILE (the only format)")
-    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--format", choices=["xmile"], default="xmile",
+                   help="format to write: xmile, the only one (default: xmile); the deprecated "
+                   "flag --xmile means the same")
+    p.add_argument("--xmile", dest="format", action="store_const", const="xmile",
+                   help=argparse.SUPPRESS)  # deprecated spelling of --format xmile
+    p.add_argument("--model", metavar="PATH",
+                   help="Vensim .mdl file to export (default: "
+                   f"{model_choice.DEFAULT_MODEL.as_posix()} in the repository)")
     p.add_argument("--out", metavar="FILE", help="output file (default: the model's path with .xmile)")
     p.set_defaults(func=export_xmile)
 
@@ -202,7 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
         "declaration and the integration error. Exits 1 when an error is found. --profile generic "
         "checks a model written elsewhere for real errors only.",
     )
-    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--model", metavar="PATH",
+                   help="model file (.mdl or .xmile) to check; its loop, ledger and scenario "
+                   "files (X.loops.toml and the like) are read from beside it, and a .mdl's "
+                   "XMILE twin beside it is checked for staleness (default: "
+                   f"{model_choice.DEFAULT_MODEL.as_posix()} in the repository)")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.add_argument(
         "--profile",
@@ -222,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw every view of the model's diagram",
         description="Draw each view of a Vensim model's diagram (its sketch) as a picture.",
     )
-    p.add_argument("--model", metavar="PATH", help=model_help)
+    p.add_argument("--model", metavar="PATH",
+                   help="Vensim .mdl file whose sketch is drawn (default: "
+                   f"{model_choice.DEFAULT_MODEL.as_posix()} in the repository)")
     p.add_argument("--out", metavar="DIR", default="diagrams", help="output directory (default: diagrams)")
     p.add_argument(
         "--format",
@@ -277,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the outcomes of [outcome_sets.loops] in the uncertainty file: "
                    "the share of time each named loop dominates (slower: every sample is "
                    "run and its loops scored one at a time)")
+    p.add_argument("--series-format", choices=("parquet", "csv"), default="parquet",
+                   help="file format of the kept series of each ensemble (default: parquet; "
+                   "outcomes and samples are always CSV)")
     _add_declaration_options(p, "scenarios", "uncertainty", "loops")
     p.set_defaults(func=study_sensitivity)
     p = sub.add_parser(
@@ -288,11 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
         "folder is replaced only if it holds an earlier report.",
     )
     p.add_argument("--model", metavar="PATH", help=model_help)
-    p.add_argument("--out", metavar="DIR", default="report", help="output folder (default: report)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: report, or report-quick with --quick)")
     p.add_argument(
         "--scenario", metavar="NAME", action="append", help="scenario to report (repeatable; default: all)"
     )
-    p.add_argument("--quick", action="store_true", help="smaller sensitivity study, fewer policy runs")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller sensitivity study, fewer policy runs; written to report-quick "
+                   "unless --out is given, so a quick report never replaces a full one")
     p.add_argument("--seed", type=_seed, default=20250910, help="seed of every random sample (default 20250910)")
     _add_declaration_options(p, "scenarios", "loops", "ledger", "uncertainty", "calibration")
     p.set_defaults(func=write_report)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from pyloop.text_format import format_year
+
 
 def loops_report(analysis, window: tuple[float, float] | None, min_phase: float) -> str:
     """The loop table (id, name, polarity, confidence, length, mean relative
@@ -29,13 +31,13 @@ def loops_report(analysis, window: tuple[float, float] | None, min_phase: float)
         lines.append("Named loops not found: " + ", ".join(analysis.unmatched))
     lines.append("\nDominance by polarity (R: reinforcing loops hold at least half):")
     for p in analysis.polarity_phases:
-        lines.append(f"  {p.start:9.4f} - {p.end:<9.4f} {p.polarity}  {', '.join(p.loops[:5])}")
+        lines.append(f"  {format_year(p.start):>9} - {format_year(p.end):<9} {p.polarity}  {', '.join(p.loops[:5])}")
     if window:
         start, end = window
         for part, share in analysis.reinforcing_share(start, end).items():
             stocks = sorted({s for k in analysis.loops if k.partition == part for s in k.stocks})
             lines.append(
-                f"\nReinforcing loops dominate {share:.0%} of the steps from {start:g} to {end:g} "
+                f"\nReinforcing loops dominate {share:.0%} of the steps from {format_year(start)} to {format_year(end)} "
                 f"(partition {part}, stocks {', '.join(stocks)})"
             )
     long = [p for p in analysis.phases if p.end - p.start >= min_phase]
@@ -44,7 +46,7 @@ def loops_report(analysis, window: tuple[float, float] | None, min_phase: float)
         f"{min_phase:g}: {len(long)} of {len(analysis.phases)}"
     )
     for p in long:
-        lines.append(f"  {p.start:9.4f} - {p.end:<9.4f} {p.polarity:<5} {', '.join(p.loops)}")
+        lines.append(f"  {format_year(p.start):>9} - {format_year(p.end):<9} {p.polarity:<5} {', '.join(p.loops)}")
     return "\n".join(lines)
 
 
@@ -84,7 +86,7 @@ def variable_report(dominance) -> str:
     d = dominance
     start, end = d.window
     lines = [
-        f"What drives '{d.variable}' from {start:g} to {end:g} (loops through it, "
+        f"What drives '{d.variable}' from {format_year(start)} to {format_year(end)} (loops through it, "
         "grouped by the stocks they pass through):",
         f"  accelerates away (dX * d2X > 0) in {pct(d.behaviour_polarity)} of the steps",
         f"  reinforcing groups hold {pct(d.reinforcing_share)} of its loop score "
@@ -95,7 +97,7 @@ def variable_report(dominance) -> str:
     ]
     for p in d.phases:
         leads = ", ".join(f"{label} ({share:+.2f})" for label, share in zip(p.leading, p.shares))
-        lines.append(f"    {p.start:9.4f} - {p.end:<9.4f} {p.polarity}  {leads}")
+        lines.append(f"    {format_year(p.start):>9} - {format_year(p.end):<9} {p.polarity}  {leads}")
     lines.append("  Loop groups, strongest first:")
     for g in d.groups[:10]:
         lines.append(f"    {g.label}  [{', '.join(g.loops)}]")
@@ -112,7 +114,7 @@ def modes_report(modes) -> str:
         z = p.eigenvalue
         value = f"{z.real:+.4g}" + (f" {z.imag:+.4g}i" if z.imag else "")
         loops = ", ".join(f"{label} ({e:+.2f})" for label, e in p.loops)
-        lines.append(f"  {p.start:9.4f} - {p.end:<9.4f} {p.kind:<22} {value:<20} {loops}")
+        lines.append(f"  {format_year(p.start):>9} - {format_year(p.end):<9} {p.kind:<22} {value:<20} {loops}")
     return "\n".join(lines)
 
 
@@ -120,7 +122,7 @@ def ledger_table(table) -> str:
     """The who-paid table as text: one row per quantity, one column per year;
     shares in percent, amounts in B$."""
     lines = []
-    years = [f"{y:g}" for y in table.index]
+    years = [format_year(y) for y in table.index]
     width = max(len(c) for c in table.columns)
     lines.append(f"{'by year':<{width}}  " + "  ".join(f"{y:>8}" for y in years))
     for column in table.columns:

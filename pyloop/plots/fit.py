@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pyloop.plots.style import _new_figure, _title
+from pyloop.plots.style import _new_figure, _title, time_axis
 
 __all__ = ["fit_figure"]
 
@@ -56,6 +56,6 @@ def fit_figure(
     if holdout_after is not None:
         ax.axvline(holdout_after, color="grey", ls="--", lw=0.8, label="end of fitted data")
     ax.set_title(_title(variable, units), fontsize=10)
-    ax.set_xlabel(f"time [{time_units}]" if time_units else "time")
+    time_axis(ax, [], time_units)
     ax.legend(fontsize=8, frameon=False)
     return fig

@@ -9,21 +9,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pyloop.errors import PyloopError
-from pyloop.plots.style import _new_figure
+from pyloop.plots.style import _new_figure, colour_of, remember_order, time_axis
 
 __all__ = ["ledger_figure", "plot_money_flows", "plot_origin_shares"]
 
 
-#: Colours of sectors by position: ring firms first, then outside sectors.
-_SECTOR_COLOURS = (
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
-    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
-)
-
-
 def _sector_palette(sectors: Sequence[str]) -> dict[str, str]:
-    """Sector name -> colour, stable for a given sector order."""
-    return {s: _SECTOR_COLOURS[i % len(_SECTOR_COLOURS)] for i, s in enumerate(sectors)}
+    """Sector name -> colour (:func:`~pyloop.plots.style.colour_of`): the
+    declared sector order fixes the colours, the same in every figure."""
+    remember_order("sector", sectors)
+    return {s: colour_of("sector", s) for s in sectors}
 
 
 def _origin_colour(origin: str, palette: dict[str, str]) -> tuple[float, float, float]:
@@ -202,7 +197,7 @@ def plot_origin_shares(
     ax.set_ylim(0, 100)
     ax.set_xlim(t[0], t[-1])
     ax.set_ylabel("share [%]", fontsize=9)
-    ax.set_xlabel("time", fontsize=9)
+    time_axis(ax, t)
     ax.tick_params(labelsize=8)
     ax.grid(True, alpha=0.3)
     if title:

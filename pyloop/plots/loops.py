@@ -10,7 +10,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pyloop.errors import PyloopError
-from pyloop.plots.style import MAX_PANELS, _POLARITY_COLOURS, _new_figure, _title, _wrap
+from pyloop.plots.style import (
+    MAX_PANELS,
+    REFERENCE_COLOUR,
+    REFERENCE_WIDTH,
+    RUN_WIDTH,
+    _POLARITY_COLOURS,
+    _new_figure,
+    _title,
+    _wrap,
+    colour_of,
+    time_axis,
+)
+from pyloop.text_format import format_number
 
 __all__ = [
     "knockout_figure",
@@ -46,8 +58,7 @@ def plot_relative_loop_scores(analysis, ax: Axes | None = None, top: int = 10) -
     shown = [k for k in analysis.loops if rel[k.id].abs().max() > 0][:top]
     if not shown:
         raise PyloopError(f"no loop is active in run '{analysis.run}'; nothing to plot")
-    cmap = __import__("matplotlib").colormaps["tab20"]
-    colours = [cmap(i % 20) for i in range(len(shown))]
+    colours = [colour_of("loop", k.id) for k in shown]
     pos = [rel[k.id].clip(lower=0).to_numpy() for k in shown]
     neg = [rel[k.id].clip(upper=0).to_numpy() for k in shown]
     labels = [_loop_label(k) for k in shown]
@@ -55,8 +66,8 @@ def plot_relative_loop_scores(analysis, ax: Axes | None = None, top: int = 10) -
     ax.stackplot(time, neg, colors=colours, linewidth=0)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_ylim(-1.02, 1.02)
-    ax.set_ylabel("relative loop score\n(reinforcing > 0 > balancing)", fontsize=9)
-    ax.set_xlabel("time", fontsize=9)
+    ax.set_ylabel("relative loop score [share, 1]\n(reinforcing > 0 > balancing)", fontsize=9)
+    time_axis(ax, time)
     ax.set_title(
         f"Loop dominance in run '{analysis.run}' ({analysis.mode}, "
         f"shares of {analysis.total_loops} loops)",
@@ -83,7 +94,7 @@ def plot_dominance_phases(analysis, ax: Axes | None = None) -> Axes:
                     va="center", fontsize=7, color="white")
     ax.set_xlim(time[0], time[-1])
     ax.set_yticks([])
-    ax.set_xlabel("time", fontsize=9)
+    time_axis(ax, time)
     ax.set_ylabel("dominant", fontsize=8)
     from matplotlib.patches import Patch
 
@@ -106,8 +117,35 @@ def loop_dominance_figure(analysis, top: int = 10) -> Figure:
     return fig
 
 
+def _plausible_range(values: dict, base_key: str, factor: float = 5.0) -> tuple[float, float] | None:
+    """A y range that holds the base run and every knockout run whose span
+    stays within ``factor`` times the base run's; ``None`` when all fit."""
+    import numpy as np
+
+    def span(v):
+        finite = v[np.isfinite(v)]
+        return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+    lo, hi = span(values[base_key])
+    width = max(hi - lo, abs(hi), abs(lo), 1e-12)
+    plausible = [span(v) for v in values.values()]
+    plausible = [(a, b) for a, b in plausible if a >= lo - factor * width and b <= hi + factor * width]
+    every = [span(v) for v in values.values()]
+    if len(plausible) == len(every):
+        return None
+    low, high = min(a for a, _ in plausible), max(b for _, b in plausible)
+    pad = 0.05 * max(high - low, 1e-12)
+    return low - pad, high + pad
+
+
 def plot_knockouts(runs, variable: str, ax: Axes | None = None, catalogue=None) -> Axes:
     """One variable in a base run and in each knockout run.
+
+    Each knocked-out loop keeps its colour (:func:`~pyloop.plots.style.colour_of`);
+    the base run is drawn last, black and thicker. A knockout whose values
+    run far beyond the others (more than five times the base run's span
+    away) does not set the y range: it is cut at the panel's edge and its
+    legend entry says "clipped". The legend stands outside the data.
 
     Args:
         runs: ``{"base": RunResult, loop id: RunResult, ...}`` as returned
@@ -116,25 +154,43 @@ def plot_knockouts(runs, variable: str, ax: Axes | None = None, catalogue=None) 
         ax: axes to draw on; default a new figure's axes.
         catalogue: catalogue entries by id, for loop names in the legend.
     """
+    import numpy as np
+
     if ax is None:
-        ax = _new_figure(figsize=(7, 4)).add_subplot()
+        ax = _new_figure(figsize=(8, 4)).add_subplot()
     if "base" not in runs:
         raise PyloopError("knockout runs need a 'base' run to compare against")
+    values = {}
     for key, r in runs.items():
         if variable not in r.frame.columns:
             raise PyloopError(f"run '{r.name}' has no variable '{variable}' to plot")
+        values[key] = r.frame[variable].to_numpy(dtype=float)
+    limits = _plausible_range(values, "base")
+    for key in [k for k in runs if k != "base"] + ["base"]:
+        r = runs[key]
+        v = values[key]
         if key == "base":
-            label, style = "base run", dict(color="black", linewidth=2.2)
+            label = "base run"
+            style = dict(color=REFERENCE_COLOUR, linewidth=REFERENCE_WIDTH, zorder=3)
         else:
             name = catalogue[key].name if catalogue and key in catalogue else ""
-            label, style = f"{key} off" + (f" ({name})" if name else ""), dict(linewidth=1.3)
-        ax.plot(r.frame.index, r.frame[variable], label=label, **style)
+            label = f"{key} off" + (f" ({name})" if name else "")
+            style = dict(color=colour_of("loop", key), linewidth=RUN_WIDTH, zorder=2)
+        finite = v[np.isfinite(v)]
+        clipped = limits is not None and finite.size and (finite.min() < limits[0] or finite.max() > limits[1])
+        if clipped:
+            label += f", clipped (reaches {format_number(finite.min() if finite.min() < limits[0] else finite.max())})"
+            style["linestyle"] = "--"
+        ax.plot(r.frame.index, v, label=label, **style)
+    if limits is not None:
+        ax.set_ylim(*limits)
     base = runs["base"]
-    ax.set_title(_title(f"{variable}: loops knocked out", base.units.get(variable)), fontsize=10)
-    ax.set_xlabel(f"time [{base.time_units}]" if base.time_units else "time", fontsize=9)
-    ax.set_ylabel(base.units.get(variable) or variable, fontsize=9)
+    units = base.units.get(variable)
+    ax.set_title(_title(f"{variable}: loops knocked out", units), fontsize=10)
+    time_axis(ax, base.frame.index.to_numpy(dtype=float), base.time_units)
+    ax.set_ylabel(f"{_wrap(variable, 28)} [{units}]" if units else variable, fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return ax
 
 
@@ -145,7 +201,7 @@ def knockout_figure(runs, variables: Sequence[str], catalogue=None) -> Figure:
         raise PyloopError(f"give 1 to {MAX_PANELS} variables for a knockout figure")
     ncols = min(2, len(variables))
     nrows = math.ceil(len(variables) / ncols)
-    fig = _new_figure(figsize=(6.5 * ncols, 4 * nrows))
+    fig = _new_figure(figsize=(8.5 * ncols, 4 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, v in zip(axes, variables):
         plot_knockouts(runs, v, ax=ax, catalogue=catalogue)
@@ -163,8 +219,8 @@ def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
         values: the variable's values over the run (a series or array
             aligned with ``dominance.time``).
         top: how many loop groups to draw; the rest form a grey band. A
-            group's colour follows from its label, so a named loop has the
-            same colour in every figure (unless two labels collide).
+            group's colour is its first loop's colour
+            (:func:`~pyloop.plots.style.colour_of`), the same in every figure.
 
     Returns:
         The figure: the trajectory above (red where reinforcing groups hold
@@ -172,8 +228,6 @@ def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
         do, grey where no loop through it is active), the groups' signed
         shares below (reinforcing above the axis).
     """
-    import zlib
-
     import numpy as np
 
     time = np.asarray(dominance.time, dtype=float)
@@ -197,15 +251,7 @@ def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
     top_ax.grid(True, alpha=0.3)
     groups = [g for g in dominance.groups if np.abs(g.share).max() > 0]
     shown, rest = groups[:top], groups[top:]
-    cmap = __import__("matplotlib").colormaps["tab20"]
-    colours = []
-    taken: set[int] = set()
-    for g in shown:  # a group's colour follows from its label, so figures agree
-        slot = zlib.crc32(g.label.encode("utf-8")) % 20
-        while slot in taken and len(taken) < 20:
-            slot = (slot + 1) % 20
-        taken.add(slot)
-        colours.append(cmap(slot))
+    colours = [colour_of("loop", g.label) for g in shown]  # one colour per loop in every figure
     pos = [np.clip(g.share, 0, None) for g in shown]
     neg = [np.clip(g.share, None, 0) for g in shown]
     labels = [_wrap(g.label, 50) for g in shown]
@@ -221,7 +267,7 @@ def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
         low_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     low_ax.axhline(0, color="black", linewidth=0.8)
     low_ax.set_ylim(-1.02, 1.02)
-    low_ax.set_ylabel("share of its loop score\n(reinforcing > 0 > balancing)", fontsize=9)
-    low_ax.set_xlabel("time", fontsize=9)
+    low_ax.set_ylabel("share of its loop score [1]\n(reinforcing > 0 > balancing)", fontsize=9)
+    time_axis(low_ax, time)
     low_ax.grid(True, alpha=0.3)
     return fig

@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pyloop.errors import PyloopError
-from pyloop.plots.style import _new_figure, _title
+from pyloop.plots.style import _new_figure, _title, colour_of, time_axis
 
 __all__ = ["fan_chart", "fan_chart_figure", "sobol_figure", "morris_figure", "prim_figure"]
 
@@ -30,7 +30,7 @@ def fan_chart(bands, variable: str, units: str | None = None, label: str = "", a
         ax = _new_figure(figsize=(5, 3.5)).add_subplot()
     cols = list(bands.columns)
     t = bands.index.to_numpy(dtype=float)
-    color = ax._get_lines.get_next_color()
+    color = colour_of("scenario", label) if label else ax._get_lines.get_next_color()
     for k in range(len(cols) // 2):
         lo, hi = cols[k], cols[-1 - k]
         ax.fill_between(t, bands[lo], bands[hi], color=color, alpha=0.18 + 0.17 * k, linewidth=0,
@@ -39,7 +39,7 @@ def fan_chart(bands, variable: str, units: str | None = None, label: str = "", a
         mid = cols[len(cols) // 2]
         ax.plot(t, bands[mid], color=color, linewidth=1.8, label=f"{label} median".strip())
     ax.set_title(_title(variable, units), fontsize=10)
-    ax.set_xlabel("time", fontsize=9)
+    time_axis(ax, t)
     ax.tick_params(labelsize=8)
     ax.grid(True, alpha=0.3)
     return ax

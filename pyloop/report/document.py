@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Document", "html_table", "paragraph", "render"]
+__all__ = ["Document", "html_table", "ledger_display", "paragraph", "render"]
 
 
 @dataclass
@@ -62,16 +62,71 @@ class Document:
             self.sections.append((anchor, title, body))
 
 
-def html_table(frame: pd.DataFrame, floatfmt: str = "{:,.4g}", index: bool = False) -> str:
-    """A data frame as an HTML table (numbers formatted with ``floatfmt``)."""
-    return frame.to_html(
-        index=index,
-        border=0,
-        classes="data",
-        float_format=lambda v: floatfmt.format(v),
-        na_rep="",
-        escape=True,
-    )
+def html_table(frame: pd.DataFrame, floatfmt: str | None = None, index: bool = False) -> str:
+    """A data frame as an HTML table.
+
+    Numbers read as :mod:`pyloop.text_format` writes them: a column whose
+    name says it holds years or times (``year``, ``from``, ``to``, ``peak
+    time``, ...), and a row whose text cells say so (a unit ``Year``, a
+    parameter named ``... Year``), show calendar years as years (``2030``,
+    ``2030.5``); other numbers use ``floatfmt`` if given, else
+    :func:`~pyloop.text_format.format_number`.
+    """
+    from pyloop.text_format import format_number, format_year, in_year_range, is_year_label
+
+    def number(v: float) -> str:
+        if floatfmt and v == v and not 1e3 <= abs(v) < 1e4:  # no '2,034' or '2.03e+03'
+            return floatfmt.format(v)
+        return format_number(v)
+
+    shown = frame.copy()
+    if index:
+        shown = shown.reset_index()
+    year_rows = [
+        any(isinstance(c, str) and is_year_label(c) and len(c) < 80 for c in row)
+        for row in shown.itertuples(index=False)
+    ]
+    columns = {}
+    for position, name in enumerate(shown.columns):
+        values = shown.iloc[:, position]
+        year_column = is_year_label(str(name))
+        cells = []
+        for value, year_row in zip(values, year_rows):
+            if isinstance(value, (bool, str)) or value is None:
+                cells.append("" if value is None else value)
+            elif isinstance(value, (int, float)) or hasattr(value, "dtype"):
+                v = float(value)
+                if (year_column or year_row) and in_year_range(v):
+                    cells.append(format_year(v))
+                else:
+                    cells.append(number(v))
+            else:
+                cells.append(value)
+        columns[position] = cells
+    out = pd.DataFrame({i: cells for i, cells in columns.items()})
+    out.columns = [str(c) for c in shown.columns]
+    return out.to_html(index=False, border=0, classes="data", na_rep="", escape=True)
+
+
+def ledger_display(table: pd.DataFrame) -> pd.DataFrame:
+    """A who-paid table (index year, a column per quantity, as
+    :func:`pyloop.analysis.ledger.who_paid` returns it) as the report shows
+    it: one row per quantity, one column per year; amounts in B$, shares in
+    percent, and the share that crossed the round trip (already counted in
+    the origins above it) labelled "of which"."""
+    from pyloop.text_format import format_number, format_share, format_year
+
+    rows = []
+    for column in table.columns:
+        name = str(column)
+        if "(B$)" in name or "/" in name:
+            cells = [format_number(v) for v in table[column]]
+        else:
+            cells = [format_share(v) for v in table[column]]
+        label = f"of which {name}" if name.startswith("via ") else name
+        rows.append([label, *cells])
+    header = ["by year", *(format_year(y) for y in table.index)]
+    return pd.DataFrame(rows, columns=header)
 
 
 def paragraph(text: str) -> str:

@@ -26,7 +26,7 @@ import pandas as pd
 from pyloop.declarations.paths import OPTIONS, declaration_path
 from pyloop.declarations.scenarios import load_scenarios
 from pyloop.engine import Model
-from pyloop.report.document import Document, html_table, paragraph
+from pyloop.report.document import Document, html_table, ledger_display, paragraph
 from pyloop.report.settings import ReportSettings
 from pyloop.runner import key_variables, run
 
@@ -97,7 +97,10 @@ def collect_runs(model: Model, settings: ReportSettings, progress: Callable[[str
         ``scenario_file``, ``scenarios`` (the runs), ``policies`` (runs by
         base scenario, the base run first) and ``names`` (scenarios run).
     """
+    from pyloop.plots.style import remember_order
+
     sf = load_scenarios(model)
+    remember_order("scenario", sf.scenarios)  # each scenario keeps its colour in every figure
     names = list(settings.scenarios) or list(sf.scenarios)
     for name in names:
         sf.scenario(name)  # unknown names fail before any run
@@ -403,7 +406,7 @@ def section_ledger(doc: Document, model: Model, runs: dict[str, Any], settings: 
             f"{max(result.check.stock_errors.values()):.1g} B$); money in the ring changes only by "
             f"the flows across its boundary (largest error {result.check.ring_error:.1g} B$)."
         )
-        body += html_table(table.reset_index(), floatfmt="{:,.3g}")
+        body += html_table(ledger_display(table))
         body += doc.figure(
             f"ledger_{scenario}",
             ledger_figure(**result.figure_data(years[-1])),
@@ -428,15 +431,17 @@ def section_sensitivity(doc: Document, model: Model, runs: dict[str, Any], setti
     scenarios = focus_scenarios(runs, settings) or [None]
     folder = doc.folder / "sensitivity"
     mc = sensitivity_study(
-        model, "mc", settings.monte_carlo_samples, settings.seed, scenarios=scenarios, out=folder, progress=False
+        model, "mc", settings.monte_carlo_samples, settings.seed, scenarios=scenarios, out=folder,
+        progress="monte carlo", keep_series=False,
     )
     method, base = ("morris", 10) if settings.quick else ("sobol", 256)
-    indices = sensitivity_study(model, method, base, settings.seed, scenarios=scenarios[:1], out=folder, progress=False)
+    indices = sensitivity_study(model, method, base, settings.seed, scenarios=scenarios[:1], out=folder,
+                                progress=method, keep_series=False)
     body = paragraph(
         f"{settings.monte_carlo_samples} Monte Carlo runs per scenario over the uncertain constants' "
         f"ranges (seed {settings.seed}); {method.title()} indices on the scalar outcomes; PRIM finds the "
-        f"box of assumptions {settings.focus.discovery}. The runs and outcomes are in "
-        "the sensitivity/ folder beside this report."
+        f"box of assumptions {settings.focus.discovery}. The samples, outcomes and percentile "
+        "bands are in the sensitivity/ folder beside this report."
     )
     # the figures the studies wrote, by file name
     written = {p.name: p for p in (*mc.files, *indices.files) if p.suffix == ".png"}

@@ -24,14 +24,19 @@ result:
 - ``samples.csv``: ``run`` and one column per parameter (every run, written
   first);
 - ``outcomes.csv``: ``run`` and one column per outcome, appended per batch;
-- ``series.csv`` (when series are kept): ``run``, ``variable`` and one column
-  per kept time, appended per batch before that batch's outcomes.
+- ``series.parquet`` (when series are kept; ``series.csv`` with
+  ``series_format="csv"``): ``run``, ``variable`` and one column per kept
+  time. While the ensemble runs, each batch's rows are appended to
+  ``series.csv`` before that batch's outcomes (Parquet cannot be appended
+  to); when it ends, the rows are converted into ``series.parquet`` and the
+  CSV is removed.
 
 A run counts as done when its outcome row (and all its series rows) are
 complete; a resumed ensemble drops any partial trailing line first. When a
-run ends, ``outcomes.csv`` and ``series.csv`` are rewritten with their rows
+run ends, ``outcomes.csv`` and the series are rewritten with their rows
 ordered by run, so the same seed gives the same bytes on every executor and
-after a resume.
+after a resume (Parquet is written with fixed row groups and no
+timestamps or library versions).
 
 A folder that already holds an ensemble is refused unless ``resume``
 (continue it) or ``overwrite`` (replace its own files, and the files the
@@ -77,7 +82,9 @@ from pyloop.sensitivity.store import (
     FORMAT,
     EnsembleFolder,
     append_batch,
+    check_series_format,
     file_sha256,
+    finish_series,
     prepare_folder,
     series_rows,
     sort_by_run,
@@ -125,14 +132,19 @@ def band_stride(model: Model) -> int:
     return max(1, math.ceil(saved / MAX_BAND_TIMES))
 
 
-def _progress(total: int, initial: int, enabled: bool | None):
+def progress_bar(total: int, initial: int, enabled: bool | str | None):
+    """A tqdm bar on stderr counting runs done of ``total``, with the time
+    left; ``enabled`` may be a label for the bar (``None``: only when stderr
+    is a terminal)."""
     if enabled is None:
         enabled = total > 1 and sys.stderr.isatty()
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, desc="samples", unit="run", file=sys.stderr, leave=False)
+    desc = enabled if isinstance(enabled, str) else "samples"
+    return tqdm(total=total, initial=initial, desc=desc, unit="run", file=sys.stderr, leave=not sys.stderr.isatty(),
+                mininterval=0.5 if sys.stderr.isatty() else 5.0)
 
 
 # ----------------------------------------------------------------- ensemble
@@ -152,8 +164,9 @@ def run_ensemble(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     stop_after: int | None = None,
+    series_format: str = "parquet",
 ) -> EnsembleResult:
     """Sample the model's uncertain constants and run every sample.
 
@@ -180,9 +193,11 @@ def run_ensemble(
         resume: continue the ensemble already in ``out``.
         overwrite: replace an ensemble already in ``out`` (only its own
             files; restored if this run fails or is interrupted).
-        progress: show a progress bar on stderr (default: when stderr is a
-            terminal).
+        progress: show a progress bar on stderr, with runs done and time
+            left (default: when stderr is a terminal); a string labels it.
         stop_after: stop after this many batches (to test interruption).
+        series_format: ``"parquet"`` (default) or ``"csv"``, the file the
+            kept series end in.
 
     Returns:
         The :class:`EnsembleResult` (every run, including resumed ones).
@@ -194,6 +209,7 @@ def run_ensemble(
         OutputError: ``out`` cannot be written (the files this run created
             are removed again).
     """
+    check_series_format(series_format)
     model = model if isinstance(model, Model) else load_model(model)
     chosen = make_executor(executor, workers, dask_address)
     if not isinstance(spec, UncertaintySpec):
@@ -244,7 +260,7 @@ def run_ensemble(
 
     new_outcomes: list[pd.DataFrame] = []
     new_series: list[pd.DataFrame] = []
-    bar = _progress(runs, runs - len(todo), progress)
+    bar = progress_bar(runs, runs - len(todo), progress)
     try:
         chosen = fit_to_task(chosen, task, values[todo[:2]] if batches else None, workers)
         stream = chosen.iterate(task, batches)
@@ -258,6 +274,7 @@ def run_ensemble(
                     bar.update(len(frame))
         if folder is not None:
             sort_by_run(out_dir, bool(spec.bands))
+            finish_series(out_dir, series_format)
     except BaseException as exc:
         if folder is not None:
             folder.fail(exc)

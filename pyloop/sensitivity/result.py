@@ -20,7 +20,7 @@ from pyloop.declarations.uncertainty import UncertaintySpec, read_uncertainty
 from pyloop.engine import Model
 from pyloop.errors import PyloopError
 from pyloop.sensitivity.sampling import sample
-from pyloop.sensitivity.store import complete_lines, read_manifest, read_table
+from pyloop.sensitivity.store import complete_lines, read_manifest, read_series, read_table
 
 __all__ = ["EnsembleResult", "assemble_result", "load_ensemble", "percentile_bands"]
 
@@ -152,7 +152,7 @@ def load_ensemble(
     unit = sample(spec, manifest["method"], manifest["samples"], manifest["seed"])
     outcome_names = [o.name for o in spec.outcomes]
     outcomes = read_table(complete_lines(out / "outcomes.csv"), ["run", *outcome_names])
-    series = read_table(complete_lines(out / "series.csv"), ["run", "variable"])
+    series = read_series(out)
     return assemble_result(manifest, model, spec, unit, values, outcomes, series, "files")
 
 

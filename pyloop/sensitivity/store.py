@@ -1,7 +1,8 @@
 """The files of an ensemble in its output folder, and resuming them.
 
 An ensemble folder holds ``manifest.json``, ``samples.csv``,
-``outcomes.csv`` and (when series are kept) ``series.csv``; see
+``outcomes.csv`` and (when series are kept) ``series.parquet`` or
+``series.csv`` (:data:`SERIES_FORMATS`); see
 :mod:`pyloop.sensitivity.ensemble` for their contents and for when a folder
 is refused, resumed or replaced. This module writes them (each batch
 appended as it arrives, rows sorted by run at the end), reads them back
@@ -30,8 +31,12 @@ __all__ = [
     "DERIVED_FILES",
     "ENSEMBLE_FILES",
     "FORMAT",
+    "SERIES_FORMATS",
     "EnsembleFolder",
     "append_batch",
+    "check_series_format",
+    "finish_series",
+    "read_series",
     "complete_lines",
     "file_sha256",
     "prepare_folder",
@@ -42,6 +47,10 @@ __all__ = [
 
 #: Version of the manifest's layout.
 FORMAT = 1
+#: Formats the kept series can be written in (the first is the default).
+SERIES_FORMATS = ("parquet", "csv")
+#: Rows per Parquet row group (fixed, so the same rows give the same bytes).
+PARQUET_ROW_GROUP = 65536
 
 
 def file_sha256(path: Path) -> str:
@@ -130,8 +139,78 @@ def sort_by_run(out: Path, series: bool) -> None:
             write_atomic(path, lines[0] + "".join(ordered))
 
 
+def check_series_format(series_format: str) -> str:
+    """``series_format`` if it is one of :data:`SERIES_FORMATS`.
+
+    Raises:
+        PyloopError: it is not.
+    """
+    if series_format not in SERIES_FORMATS:
+        raise PyloopError(
+            f"unknown series format '{series_format}'; choose one of: {', '.join(SERIES_FORMATS)}"
+        )
+    return series_format
+
+
+def read_series(out: Path) -> pd.DataFrame:
+    """The kept series rows in ``out``: those of ``series.parquet`` (a
+    finished ensemble) followed by the complete rows of ``series.csv`` (the
+    file a running ensemble appends to)."""
+    parts = []
+    parquet = out / "series.parquet"
+    if parquet.is_file():
+        parts.append(pd.read_parquet(parquet))
+    text = complete_lines(out / "series.csv")
+    if text.strip() or not parts:
+        parts.append(read_table(text, ["run", "variable"]))
+    parts = [p for p in parts if len(p)] or parts[:1]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as Parquet, all-or-nothing, the same bytes for the
+    same rows: fixed row groups, no statistics that vary, no timestamps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pyloop.files import write_file
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata(None)  # no library versions in the file
+    types = dict(zip(table.column_names, table.schema.types))
+    floats = {n: "BYTE_STREAM_SPLIT" for n, t in types.items() if pa.types.is_floating(t)}
+    words = [n for n, t in types.items() if pa.types.is_string(t) or pa.types.is_large_string(t)]
+
+    def write(target: Path) -> None:
+        # floats split by byte compress about 2.6 times better than CSV text
+        pq.write_table(table, target, row_group_size=PARQUET_ROW_GROUP, compression="zstd",
+                       use_dictionary=words, column_encoding=floats, write_statistics=False,
+                       store_schema=False)
+
+    write_file(path, write)
+
+
+def finish_series(out: Path, series_format: str) -> None:
+    """Leave the kept series of a finished ensemble in ``series_format``:
+    ``parquet`` converts the rows appended to ``series.csv`` (already sorted
+    by run) into ``series.parquet`` and removes the CSV; ``csv`` does the
+    reverse if a Parquet file is there."""
+    csv_path, parquet_path = out / "series.csv", out / "series.parquet"
+    if not csv_path.is_file() and not parquet_path.is_file():
+        return
+    if series_format == "parquet":
+        if csv_path.is_file():
+            frame = read_series(out)
+            write_parquet(parquet_path, frame)
+            csv_path.unlink()
+    elif parquet_path.is_file():
+        frame = read_series(out)
+        write_atomic(csv_path, csv_text(frame, True) if len(frame) else "")
+        parquet_path.unlink()
+
+
 #: Files an ensemble writes into its folder.
-ENSEMBLE_FILES = ("manifest.json", "samples.csv", "outcomes.csv", "series.csv")
+ENSEMBLE_FILES = ("manifest.json", "samples.csv", "outcomes.csv", "series.csv", "series.parquet")
 #: Files :mod:`pyloop.sensitivity.study` derives from an ensemble in its folder.
 DERIVED_FILES = (
     "bands_*.csv",
@@ -268,7 +347,7 @@ def prepare_folder(
         folder.fresh = False
         folder.writing = True
         outcomes = read_table(complete_lines(out / "outcomes.csv"), ["run", *outcome_names])
-        series = read_table(complete_lines(out / "series.csv"), ["run", "variable"])
+        series = read_series(out)
         outcomes = outcomes.drop_duplicates("run", keep="last")
         if bands:
             counts = series.drop_duplicates(["run", "variable"], keep="last").groupby("run").size()
@@ -277,8 +356,9 @@ def prepare_folder(
             series = series[series["run"].astype(int).isin(set(outcomes["run"].astype(int)))]
             series = series.drop_duplicates(["run", "variable"], keep="last")
         write_atomic(out / "outcomes.csv", csv_text(outcomes, True) if len(outcomes) else "")
-        if bands:
+        if bands:  # resumed runs append to series.csv; finish_series converts at the end
             write_atomic(out / "series.csv", csv_text(series, True) if len(series) else "")
+            (out / "series.parquet").unlink(missing_ok=True)
         return {"outcomes": outcomes}
     present = [n for n in ENSEMBLE_FILES if (out / n).exists()]
     if present and overwrite:

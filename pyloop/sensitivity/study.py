@@ -55,6 +55,7 @@ def sensitivity_study(
     policy: str | None = None,
     out: str | os.PathLike[str] = "sensitivity",
     before: float = 2030.0,
+    keep_series: bool = True,
     **ensemble_options,
 ) -> SensitivityStudy:
     """Run the ensembles of a sensitivity study and write its tables and figures.
@@ -70,6 +71,9 @@ def sensitivity_study(
         out: the output directory.
         before: scenario discovery looks for the box in which the music
             stops before this time.
+        keep_series: keep each ensemble's series file; ``False`` removes it
+            once the bands, figures and indices are written (the report keeps
+            only the bands it draws; the results returned still hold them).
         **ensemble_options: passed to :func:`~pyloop.sensitivity.ensemble.run_ensemble`
             (``executor``, ``workers``, ``dask_address``, ``resume``,
             ``overwrite``, ``progress``, ``batch_size``).
@@ -85,9 +89,10 @@ def sensitivity_study(
         if policy:
             label += f"+{policy}"
         folder = out / method / label
-        result = run_ensemble(
-            model, method, samples, seed, scenario=scenario, policy=policy, out=folder, **ensemble_options
-        )
+        options = dict(ensemble_options)
+        if isinstance(options.get("progress"), str):  # label the bar with the scenario
+            options["progress"] = f"{options['progress']} {label}"
+        result = run_ensemble(model, method, samples, seed, scenario=scenario, policy=policy, out=folder, **options)
         study.results[label] = result
         chosen = find_method(method)  # known: run_ensemble sampled with it
         if len(result.outcomes) < len(result.samples):
@@ -133,6 +138,10 @@ def sensitivity_study(
             path = out / "fan_chart.png"
             write_file(path, lambda target: save_figure(fig, target))
             study.files.append(path)
+    if not keep_series:
+        for label in study.results:
+            for name in ("series.parquet", "series.csv"):
+                (out / method / label / name).unlink(missing_ok=True)
     return study
 
 

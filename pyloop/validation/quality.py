@@ -19,10 +19,11 @@ L001   error     a loop of the catalogue does not exist in the model
 L002   error     a loop of the catalogue has no switch constant
 F001   error     the money declaration misses a money flow
 I001   error     halving TIME STEP moves a key output by more than 1 %
+X001   error     the XMILE twin beside a .mdl was made from another version of it
 =====  ========  =====================================================
 
 Two profiles: ``house`` runs every check (this project's conventions);
-``generic`` keeps only what is wrong in any model (U002, L001, F001, I001),
+``generic`` keeps only what is wrong in any model (U002, L001, F001, I001, X001),
 so a model written elsewhere is not failed for missing comments, sources,
 buried numbers or an incomplete diagram.
 """
@@ -40,7 +41,8 @@ from pyloop.errors import PyloopError
 from pyloop.engine import Model, numbers
 from pyloop.declarations.scenarios import load_scenarios
 
-__all__ = ["Finding", "SOURCE_PATTERN", "check_model", "CHECKS", "GENERIC_CODES", "PROFILES"]
+__all__ = ["CheckRun", "Finding", "SOURCE_PATTERN", "check_model", "run_checks", "CHECKS", "GENERIC_CODES",
+           "PROFILES"]
 
 #: A constant's comment must cite a calibration row (S01, P13) or an assumption.
 SOURCE_PATTERN = re.compile(r"\b[SP]\d\d\b|Assumption:|calibration|scenario|[Ll]oop switch|[Pp]olicy lever")
@@ -223,6 +225,27 @@ def check_integration(model: Model) -> list[Finding]:
     return found
 
 
+def check_twin(model: Model) -> list[Finding]:
+    """X001: the XMILE twin beside a .mdl records the .mdl's current SHA-256."""
+    from pyloop.engine.simlin import file_digest, twin_source
+
+    source = model.path
+    twin = source.with_suffix(".xmile")
+    if source.suffix.lower() != ".mdl" or not twin.is_file():
+        return []
+    try:
+        recorded = twin_source(twin.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return []
+    if recorded is None or recorded[0] != source.name:
+        return []  # not a twin made from this file
+    if recorded[1] == file_digest(source):
+        return []
+    return [Finding("X001", "error", None,
+                    f"the XMILE twin {twin.name} was made from an earlier version of {source.name}; "
+                    "refresh it with: pyloop export")]
+
+
 #: Every check, in the order they run.
 CHECKS: tuple[Callable[[Model], list[Finding]], ...] = (
     check_units,
@@ -232,17 +255,57 @@ CHECKS: tuple[Callable[[Model], list[Finding]], ...] = (
     check_loops,
     check_ledger,
     check_integration,
+    check_twin,
 )
 
 
 #: Codes of the findings that are errors in any model, whoever wrote it.
-GENERIC_CODES = frozenset({"U002", "L001", "F001", "I001"})
+GENERIC_CODES = frozenset({"U002", "L001", "F001", "I001", "X001"})
 
 #: Profile name -> (checks to run, codes kept or None for all).
 PROFILES: dict[str, tuple[tuple[Callable[[Model], list[Finding]], ...], frozenset[str] | None]] = {
     "house": (CHECKS, None),
-    "generic": ((check_units, check_loops, check_ledger, check_integration), GENERIC_CODES),
+    "generic": ((check_units, check_loops, check_ledger, check_integration, check_twin), GENERIC_CODES),
 }
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """One check as run on a model.
+
+    Attributes:
+        codes: the finding codes it can give, e.g. ``"U001 and U002"``.
+        what: what it checks, in a few words.
+        findings: what it found (after the profile's filter).
+    """
+
+    codes: str
+    what: str
+    findings: tuple[Finding, ...]
+
+
+def _describe(check: Callable[[Model], list[Finding]]) -> tuple[str, str]:
+    """(codes, what) from the first line of a check's docstring, ``"CODES: what."``."""
+    line = (check.__doc__ or check.__name__).strip().splitlines()[0]
+    codes, _, what = line.partition(": ")
+    return (codes, what.rstrip(".")) if what else (check.__name__, line)
+
+
+def run_checks(
+    model: Model,
+    checks: Sequence[Callable[[Model], list[Finding]]] | None = None,
+    profile: str = "house",
+) -> list[CheckRun]:
+    """Run the checks on a model, in order; one :class:`CheckRun` per check,
+    with the findings the profile keeps. Arguments as for :func:`check_model`."""
+    if profile not in PROFILES:
+        raise PyloopError(f"unknown check profile '{profile}'; use one of {', '.join(PROFILES)}")
+    default_checks, kept = PROFILES[profile]
+    runs = []
+    for check in default_checks if checks is None else checks:
+        found = tuple(f for f in check(model) if kept is None or f.code in kept)
+        runs.append(CheckRun(*_describe(check), found))
+    return runs
 
 
 def check_model(
@@ -261,14 +324,6 @@ def check_model(
     Raises:
         PyloopError: an unknown profile.
     """
-    if profile not in PROFILES:
-        raise PyloopError(f"unknown check profile '{profile}'; use one of {', '.join(PROFILES)}")
-    default_checks, kept = PROFILES[profile]
-    found = [
-        finding
-        for check in (default_checks if checks is None else checks)
-        for finding in check(model)
-        if kept is None or finding.code in kept
-    ]
+    found = [finding for ran in run_checks(model, checks, profile) for finding in ran.findings]
     order = {"error": 0, "warning": 1}
     return sorted(found, key=lambda f: (order.get(f.severity, 2), f.code, f.variable or ""))

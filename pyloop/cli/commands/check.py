@@ -9,11 +9,19 @@ from pyloop.cli.model_choice import load_chosen_model
 
 def check_quality(args: argparse.Namespace) -> int:
     """Print the errors and warnings of the model's quality checks; exit
-    status 1 when one fails (warnings fail too with ``--strict``)."""
-    from pyloop.validation.quality import GENERIC_CODES, check_model
+    status 1 when one fails (warnings fail too with ``--strict``). First
+    lists the checks run: codes, what each checks, how many findings."""
+    from pyloop.validation.quality import GENERIC_CODES, run_checks
 
     model = load_chosen_model(args)
-    findings = check_model(model, profile=args.profile)
+    runs = run_checks(model, profile=args.profile)
+    print(f"Checks run ({args.profile} profile):")
+    for ran in runs:
+        count = len(ran.findings)
+        print(f"  {ran.codes}: {ran.what}: {count} finding{'s' if count != 1 else ''}")
+    order = {"error": 0, "warning": 1}
+    findings = sorted((f for ran in runs for f in ran.findings),
+                      key=lambda f: (order.get(f.severity, 2), f.code, f.variable or ""))
     failing = {"error", "warning"} if args.strict else {"error"}
     for severity in ("error", "warning"):
         group = [f for f in findings if f.severity == severity]

@@ -1,4 +1,4 @@
-"""``pyloop export --xmile``: write the XMILE twin of a Vensim model."""
+"""``pyloop export [--format xmile]``: write the XMILE twin of a Vensim model."""
 
 from __future__ import annotations
 

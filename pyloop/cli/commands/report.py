@@ -29,6 +29,7 @@ def write_report(args: argparse.Namespace) -> int:
     if case is not None:
         settings = case.report_settings(settings)
     sections = case.sections() if case is not None else default_sections()
-    path = build_report(Path(args.out), model, settings, progress=progress, extra_sections=sections)
+    out = Path(args.out) if args.out else Path("report-quick" if args.quick else "report")
+    path = build_report(out, model, settings, progress=progress, extra_sections=sections)
     print(f"Wrote {path} in {time.perf_counter() - started:.0f} s")
     return 0

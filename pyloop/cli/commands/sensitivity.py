@@ -60,7 +60,7 @@ def study_sensitivity(args: argparse.Namespace) -> int:
         model, args.method, args.samples, args.seed,
         scenarios=args.scenario or [None], policy=args.policy, out=args.out, before=args.before,
         executor=executor, workers=args.workers, dask_address=args.dask, resume=args.resume,
-        overwrite=args.overwrite, **extra,
+        overwrite=args.overwrite, series_format=args.series_format, **extra,
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 200):
         for label, result in study.results.items():
