@@ -128,6 +128,7 @@ __all__ = [
     "run",
     "run_many",
     "summary",
+    "music_stops_before",  # deprecated (see below)
 ]
 
 #: Names that belong to the case study, kept here for a while: name -> (module, attribute).
@@ -146,8 +147,8 @@ def __getattr__(name: str):
 
     module, attribute = _DEPRECATED[name]
     warnings.warn(
-        f"pyloop.{name} is deprecated: it belongs to the AI circular finance case study, "
-        f"whose module of the case package provides {name}",
+        f"pyloop.{name} is deprecated: it belongs to the AI circular finance case study; "
+        f"use pyloop.case.ai_circular_finance.{name}",
         DeprecationWarning,
         stacklevel=2,
     )
