@@ -16,7 +16,8 @@ from pyloop.errors import (
     SimulationError,
 )
 from pyloop.engine import Model, TimeSettings, Variable, load_model
-from pyloop.runner import RunResult, compare, key_variables, run, run_many, summary
+from pyloop.comparison import compare, summary
+from pyloop.runner import RunResult, key_variables, run, run_many
 from pyloop.analysis.ledger import (
     Ledger,
     LedgerError,

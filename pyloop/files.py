@@ -183,11 +183,6 @@ class Staging:
         self._moved: list[tuple[Path, Path | None]] = []
         self.published = False
 
-    @property
-    def created_out(self) -> bool:
-        """True when ``out`` did not exist before."""
-        return bool(self._created)
-
     def __enter__(self) -> "Staging":
         self._created = make_folder(self.out)
         clear_stale_staging(self.out)

@@ -33,7 +33,6 @@ from pyloop.errors import ParameterError, PyloopError, SimulationError, suggest
 from pyloop.engine.limits import check_time_settings
 from pyloop.engine import Model, load_model
 from pyloop.declarations.scenarios import ScenarioFile, check_value, load_scenarios
-from pyloop.comparison import compare, summary, variable_columns  # noqa: F401 (re-exported)
 
 __all__ = [
     "RunPlan",
@@ -41,7 +40,6 @@ __all__ = [
     "RunResult",
     "TIME_KEYWORDS",
     "check_finite",
-    "compare",
     "key_variables",
     "plan_runs",
     "run",
@@ -49,9 +47,7 @@ __all__ = [
     "run_plan",
     "run_plans",
     "run_name",
-    "summary",
     "validate_constants",
-    "variable_columns",
 ]
 
 #: Time settings a scenario or ``params`` may set, mapped to

@@ -17,7 +17,7 @@ from pyloop.validation.quality import check_model
 from pyloop.cli import main
 from pyloop.declarations.paths import KINDS, declaration_path
 from pyloop.errors import PyloopError
-from pyloop.runner import variable_columns
+from pyloop.comparison import variable_columns
 
 TEACUP = str(FIXTURES / "teacup" / "teacup.mdl")
 QUALITY = MODELS / "quality"

@@ -512,12 +512,3 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, variables={len(self.variables)})"
-
-
-def __getattr__(name: str) -> Any:
-    # load_model moved to pyloop.engine.translate, which imports this module
-    if name == "load_model":
-        from pyloop.engine.translate import load_model
-
-        return load_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,8 @@ from pyloop.plots.style import (
     run_colour,
     time_axis,
 )
-from pyloop.runner import RunResult, variable_columns
+from pyloop.comparison import variable_columns
+from pyloop.runner import RunResult
 
 __all__ = ["comparison_figure", "plot_variable", "save_figure", "small_multiples_figure"]
 

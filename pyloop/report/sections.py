@@ -123,7 +123,7 @@ def collect_runs(model: Model, settings: ReportSettings, progress: Callable[[str
 def section_scenarios(doc: Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
     """The scenarios and the policies, with the key variables of every run."""
     from pyloop.plots import comparison_figure
-    from pyloop.runner import summary
+    from pyloop.comparison import summary
 
     sf = runs["scenario_file"]
     variables = key_variables(model, sf)

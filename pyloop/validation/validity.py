@@ -14,7 +14,8 @@ from pyloop.declarations.paths import declaration_path, has_declarations
 from pyloop.declarations.scenarios import ScenarioFile
 from pyloop.engine import Model
 from pyloop.errors import PyloopError
-from pyloop.runner import RunResult, run, variable_columns
+from pyloop.comparison import variable_columns
+from pyloop.runner import RunResult, run
 
 __all__ = ["validity_tests"]
 

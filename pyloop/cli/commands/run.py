@@ -75,7 +75,8 @@ def run_scenarios(args: argparse.Namespace) -> int:
     when none is named), write the results into ``--out`` and print a summary."""
     import pandas as pd
 
-    from pyloop.runner import key_variables, plan_runs, run_plans, summary
+    from pyloop.comparison import summary
+    from pyloop.runner import key_variables, plan_runs, run_plans
 
     model = load_chosen_model(args)
     sf = load_scenarios(model)
