@@ -52,11 +52,15 @@ def test_samples_are_seeded_and_inside_their_ranges(circular_model):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     for j, p in enumerate(spec.parameters):
         assert p.low <= a[:, j].min() and a[:, j].max() <= p.high
-    # the triangular parameter peaks at its mode: more mass below the midpoint
+    # the triangular parameter peaks at its mode: below the midpoint lies the
+    # share its distribution function gives (within three standard errors)
     j = spec.names.index("Construction Time")
     p = spec.parameters[j]
-    assert p.distribution == "triangular"
-    assert np.mean(a[:, j] < (p.low + p.high) / 2) > 0.6
+    assert p.distribution == "triangular" and p.low < p.mode < (p.low + p.high) / 2
+    many = spec.transform(sample(spec, "mc", 2000, seed=7))[:, j]
+    middle = (p.low + p.high) / 2
+    want = 1 - (p.high - middle) ** 2 / ((p.high - p.low) * (p.high - p.mode))
+    assert abs(np.mean(many < middle) - want) < 3 * np.sqrt(want * (1 - want) / len(many))
 
 
 def test_run_counts_of_each_method(ishigami):

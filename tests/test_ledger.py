@@ -8,12 +8,20 @@ around with constant flows (B$/Year, defaults in brackets):
     Lab    --Compute Payments [2]-> Cloud
     Lenders--Loans [1]------------> Cloud
     Cloud  --GPU Purchases [2]----> Chip
-    Cloud  --Cloud Costs [1]------> Suppliers
+    Cloud  --Cloud Costs [0.5]----> Suppliers
+    Cloud  --Debt Repayment [0.5]-> Lenders
     Buyers --Other Sales [1]------> Chip
     Chip   --Chip Costs [2]-------> Suppliers
 
 Every firm starts with 10 B$; with the defaults each firm's inflows equal
 its outflows, so every cash stock stays at 10 B$. TIME STEP is 1/8 Year.
+
+Claims (B$; increase - decrease, B$/Year):
+    Backlog          Lab -> Cloud      50 + (Signing [3] - Compute Payments [2]) t
+    Cloud Debt       Cloud -> Lenders  20 + (Loans [1] - Debt Repayment [0.5]) t
+    Compute Arrears  Lab -> Cloud       0 + Compute Arrears Accrual [0.5] t
+The Lab owes Compute Payments Due [2.5] a year: it pays 2 (Compute
+Payments) and leaves 0.5 unpaid (Compute Arrears Accrual).
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ RATES = [
     "Cloud Cost Rate",
     "Other Sales Rate",
     "Chip Cost Rate",
+    "Repayment Rate",
+    "Unpaid Compute Rate",
 ]
 SCENARIOS = [
     "baseline",
@@ -193,17 +203,18 @@ def test_matrices_of_the_tiny_ring(tiny_audit):
     assert tm.loc["Compute Payments", "Lab"] == -2.0
     assert tm.loc["Compute Payments", "Cloud"] == 2.0
     assert tm.loc["Chip Costs", "Suppliers"] == 2.0
-    # Users put 1 B$/Year into the ring, Suppliers take 3; firms keep their cash.
+    # Users put 1 B$/Year into the ring, Suppliers take 2.5; firms keep their cash.
     change = tm.loc[L.CASH_CHANGE_ROW]
-    assert change["Users"] == 1.0 and change["Suppliers"] == -3.0 and change["Lab"] == 0.0
+    assert change["Users"] == 1.0 and change["Suppliers"] == -2.5 and change["Lab"] == 0.0
     bs = L.balance_sheet(frame, ledger).loc[2.0]
     # Backlog: 50 + (3 - 2) * 2 years, owed by the Lab to the Cloud.
     assert bs.loc["Backlog", "Lab"] == pytest.approx(-52.0)
     assert bs.loc["Backlog", "Cloud"] == pytest.approx(52.0)
-    assert bs.loc[L.NET_WORTH_ROW, "Cloud"] == pytest.approx(-62.0)
+    # Cloud: 10 cash + 52 backlog + 1 arrears - (20 + 0.5 * 2) debt.
+    assert bs.loc[L.NET_WORTH_ROW, "Cloud"] == pytest.approx(-42.0)
     totals = L.sector_totals(frame, ledger).loc[2.0]
-    assert totals.loc["Suppliers", "cumulative_net_inflow"] == pytest.approx(6.0)
-    assert totals.loc["Lab", "net_worth"] == pytest.approx(10.0 - 52.0)
+    assert totals.loc["Suppliers", "cumulative_net_inflow"] == pytest.approx(5.0)
+    assert totals.loc["Lab", "net_worth"] == pytest.approx(10.0 - 52.0 - 1.0)
 
 
 def test_money_between_integrates_each_flow(tiny_audit):
@@ -416,31 +427,288 @@ def test_stock_flow_errors_are_pyloop_errors():
     assert issubclass(L.LedgerError, PyloopError)
 
 
+# ------------------------------------------------- claims, dues, net worth
+def test_claims_dues_and_values_are_read(tiny_ledger):
+    backlog = tiny_ledger.claims["Backlog"]
+    assert (backlog.debtor, backlog.creditor) == ("Lab", "Cloud")
+    assert backlog.increase == ("Signing",) and backlog.decrease == ("Compute Payments",)
+    assert tiny_ledger.claims["Compute Arrears"].decrease == ()
+    assert tiny_ledger.dues["Compute Payments Due"] == L.Due(
+        "Compute Payments Due", ("Compute Payments",), ("Compute Arrears Accrual",)
+    )
+    assert tiny_ledger.values == ("Lab Valuation",)
+
+
+def test_net_worth_of_the_tiny_ring_by_hand(tiny_audit):
+    frame, ledger = tiny_audit.result.frame, tiny_audit.ledger
+    worth = L.net_worth_change(frame, ledger)
+    # By year 2 (flows in B$/Year, times 2 years):
+    #   Lab:       cash 1 + 1 - 2 = 0; owes Backlog +2 and Arrears +1      -> -3
+    #   Cloud:     cash 2 + 1 - 2 - 0.5 - 0.5 = 0; holds +2 +1, owes Debt +1 -> +2
+    #   Chip:      cash 2 + 1 - 1 - 2 = 0                                   ->  0
+    #   Users -2, Buyers -2; Lenders lend 2, are repaid 1, hold Debt +1     ->  0
+    #   Suppliers: paid 0.5 + 2 a year                                      -> +5
+    expected = {"Lab": -3, "Cloud": 2, "Chip": 0, "Users": -2, "Lenders": 0, "Buyers": -2, "Suppliers": 5}
+    assert worth.loc[2.0].to_dict() == pytest.approx(expected, abs=1e-12)
+    assert list(worth.columns) == list(ledger.sectors)
+    assert (worth.loc[0.0] == 0).all()
+    assert np.abs(worth.sum(axis=1)).max() < 1e-12  # sums to zero at every time
+    # the same change as the balance sheet's net worth, whose closing row is -net worth
+    closing = L.balance_sheet(frame, ledger).xs(L.NET_WORTH_ROW, level="row")
+    ring = list(ledger.ring)
+    assert np.allclose(-(closing - closing.iloc[0])[ring], worth[ring], atol=1e-12)
+    check = tiny_audit.check
+    assert check.claims == L.Largest(0.0, "Backlog", 0.0)
+    assert check.dues.error == 0.0 and check.dues.name == "Compute Payments Due"
+    assert check.net_worth.error < 1e-12 and check.net_worth.name is None
+    assert check.max_error < L.TOLERANCE
+
+
+def test_claim_stock_that_jumps_fails_the_claim_check(tiny_audit):
+    frame = tiny_audit.result.frame.copy()
+    frame.loc[frame.index >= 1.0, "Cloud Debt"] += 0.5
+    with pytest.raises(
+        L.StockFlowError,
+        match=r"claim stock 'Cloud Debt' changed by 0\.5625 from time 0\.875 to 1, but its declared "
+        r"increases and decreases \(\+'Loans', -'Debt Repayment'\) moved 0\.0625",
+    ):
+        L.check_claims(frame, tiny_audit.ledger)
+
+
+def test_claim_changed_by_an_undeclared_flow_is_named(tmp_path):
+    edit = ("Loans - Debt Repayment,", "Loans + Signing - Debt Repayment,")
+    model = pyloop.load_model(_copy_ring(tmp_path, model_edit=edit))
+    with pytest.raises(
+        L.StockFlowError,
+        match=r"flow 'Signing' into claim stock 'Cloud Debt' is not declared in its increase in "
+        r"\[claims\] of 'tiny_ring.ledger.toml'",
+    ):
+        L.load_ledger(model)
+
+
+@pytest.mark.parametrize(
+    "old, new, error, message",
+    [
+        (
+            'increase = ["Loans"]',
+            'increase = ["Loan"]',
+            L.LedgerError,
+            r"flow 'Loan' of claim stock 'Cloud Debt' in 'tiny_ring.ledger.toml' is not a "
+            r"variable .*did you mean 'Loans'",
+        ),
+        (
+            'decrease = ["Debt Repayment"]',
+            'decrease = ["Debt Repayment", "Cloud Costs"]',
+            L.StockFlowError,
+            r"flow 'Cloud Costs' declared in the decrease of claim stock 'Cloud Debt' .* is not in "
+            r"its equation; its outflows are: Debt Repayment",
+        ),
+        (
+            'increase = ["Loans"], decrease = ["Debt Repayment"]',
+            'increase = ["Loans", "Debt Repayment"], decrease = []',
+            L.StockFlowError,
+            r"flow 'Debt Repayment' declared in the increase of claim stock 'Cloud Debt' .* is an "
+            r"outflow of its equation; its inflows are: Loans",
+        ),
+        (
+            'increase = ["Loans"], decrease',
+            "decrease",
+            L.LedgerError,
+            r"claim stock 'Cloud Debt' in 'tiny_ring.ledger.toml' has no increase; declare the "
+            r'flows that raise it: increase = \["Loans"\]',
+        ),
+        (
+            'increase = ["Loans"]',
+            'increase = ["Loans", "Lab Cash"]',
+            L.LedgerError,
+            r"'Lab Cash' in 'tiny_ring.ledger.toml' is declared as a flow but is a stock .*a level "
+            r"cannot be a flow",
+        ),
+        (
+            '"Sales" = { payer',
+            '"Backlog" = { payer = "Users", payee = "Lab" }\n"Sales" = { payer',
+            L.LedgerError,
+            r"'Backlog' in 'tiny_ring.ledger.toml' is declared as a flow but is a stock",
+        ),
+        (
+            'unpaid = ["Compute Arrears Accrual"]',
+            'unpaid = ["Compute Arrear Accrual"]',
+            L.LedgerError,
+            r"flow 'Compute Arrear Accrual' of due 'Compute Payments Due' .* did you mean "
+            r"'Compute Arrears Accrual'",
+        ),
+        (
+            'values = ["Lab Valuation"]',
+            'values = ["Lab Valuaton"]',
+            L.LedgerError,
+            r"value 'Lab Valuaton' in 'tiny_ring.ledger.toml' is not a variable .*did you mean "
+            r"'Lab Valuation'",
+        ),
+    ],
+)
+def test_claim_and_due_declarations_are_checked_against_the_model(tmp_path, old, new, error, message):
+    model = pyloop.load_model(_copy_ring(tmp_path, _edit_ledger(old, new)))
+    with pytest.raises(error, match=message):
+        L.load_ledger(model)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            '{ debtor = "Lab", creditor = "Cloud", increase = ["Signing"]',
+            '{ debtor = "Lab", creditor = "Lab", increase = ["Signing"]',
+            r"claim stock 'Backlog' in 'tiny_ring.ledger.toml' is owed by 'Lab' to itself",
+        ),
+        (
+            '{ debtor = "Lab", creditor = "Cloud", increase = ["Signing"]',
+            '{ debtor = ["Lab", "Chip"], creditor = "Cloud", increase = ["Signing"]',
+            r"the debtor of claim stock 'Backlog' in 'tiny_ring.ledger.toml' must be a non-empty "
+            r"string, not \['Lab', 'Chip'\]",
+        ),
+        (
+            '{ debtor = "Lab", creditor = "Cloud", increase = ["Signing"]',
+            '{ creditor = "Cloud", increase = ["Signing"]',
+            r'claim stock \'Backlog\' in \'tiny_ring.ledger.toml\' has no debtor; add debtor = "<sector>"',
+        ),
+        (
+            '{ debtor = "Cloud", creditor = "Lenders"',
+            '{ debtor = "Cloud", creditor = "Lendrs"',
+            r"unknown sector 'Lendrs' for the creditor of claim stock 'Cloud Debt' .*did you mean 'Lenders'",
+        ),
+        (
+            '"Cloud Debt" = { debtor',
+            '"Backlog " = { debtor = "Cloud", creditor = "Lenders" }\n"Cloud Debt" = { debtor',
+            r"claim stock 'Backlog ' is declared twice in \[claims\] of 'tiny_ring.ledger.toml' "
+            r"\(also as 'Backlog'\)",
+        ),
+        (
+            '"Cloud Debt" = { debtor',
+            '"Chip Cash" = { debtor = "Cloud", creditor = "Lenders" }\n"Cloud Debt" = { debtor',
+            r"'Chip Cash' in 'tiny_ring.ledger.toml' is declared both as cash and as a claim",
+        ),
+        (
+            'increase = ["Loans"], decrease = ["Debt Repayment"]',
+            'increase = ["Loans"], decrease = ["Loans"]',
+            r"flow 'Loans' is both an increase and a decrease of claim stock 'Cloud Debt'",
+        ),
+        (
+            'increase = ["Loans"]',
+            'increase = "Loans"',
+            r'the increase of claim stock \'Cloud Debt\' .* must be a list of flow names, e.g. '
+            r'increase = \["..."\]',
+        ),
+        (
+            'increase = ["Signing"]',
+            'increse = ["Signing"]',
+            r"unknown key 'increse' in claim stock 'Backlog'.*did you mean 'increase'",
+        ),
+        (
+            '{ paid = ["Compute Payments"], unpaid',
+            "{ unpaid",
+            r"due 'Compute Payments Due' in 'tiny_ring.ledger.toml' has no paid",
+        ),
+        (
+            'values = ["Lab Valuation"]',
+            'values = ["Lab Valuation", "Loans"]',
+            r"value 'Loans' in 'tiny_ring.ledger.toml' is also declared as a money flow in "
+            r"\[flows\]; a value .* never enters the ledger as a flow or a stock",
+        ),
+        (
+            'values = ["Lab Valuation"]',
+            'values = ["Cloud Debt"]',
+            r"value 'Cloud Debt' .* is also declared as a claim stock in \[claims\]",
+        ),
+        (
+            'values = ["Lab Valuation"]',
+            'values = ["Compute Arrears Accrual"]',
+            r"value 'Compute Arrears Accrual' .* is also declared as a flow of claim stock "
+            r"'Compute Arrears'",
+        ),
+    ],
+)
+def test_malformed_claims_dues_and_values_are_named(tmp_path, old, new, message):
+    model = _copy_ring(tmp_path, _edit_ledger(old, new))
+    with pytest.raises(L.LedgerError, match=message):
+        L.load_ledger(model)
+
+
+def test_a_due_that_leaks_fails_and_names_the_time(tmp_path):
+    # From year 3 on, 0.2 B$/Year of what is due is neither paid nor left unpaid.
+    edit = (
+        "Compute Arrears Accrual=\n\tCompute Payments Due - Compute Payments",
+        "Compute Arrears Accrual=\n\tCompute Payments Due - Compute Payments - STEP(0.2, 3)",
+    )
+    model = pyloop.load_model(_copy_ring(tmp_path, model_edit=edit))
+    ledger = L.load_ledger(model)  # the structure is right
+    with pytest.raises(
+        L.StockFlowError,
+        match=r"due 'Compute Payments Due' is 2\.5 at time 3, but its paid and unpaid flows "
+        r"\('Compute Payments' \+ 'Compute Arrears Accrual'\) sum to 2\.3: 0\.025 of it disappears",
+    ):
+        L.audit(model, ledger=ledger)
+
+
+def test_net_worth_that_cannot_be_summed_fails_at_the_worst_time(tiny_audit):
+    frame = tiny_audit.result.frame.copy()
+    frame.loc[3.0, "Sales"] = np.nan
+    with pytest.raises(
+        L.StockFlowError,
+        match=r"net financial worth of all sectors changed by nan from time 0 to 3\.125 \(worst time",
+    ):
+        L.check_net_worth(frame, tiny_audit.ledger)
+
+
+def test_claims_without_declared_flows_cannot_be_checked_along_a_run(tmp_path, tiny_audit):
+    text = _edit_ledger(', increase = ["Signing"], decrease = ["Compute Payments"]', "")
+    path = tmp_path / "tiny_ring.ledger.toml"
+    path.write_text(text)
+    ledger = L.read_ledger(path)  # without the model, the flows may be missing
+    assert ledger.claims["Backlog"].increase is None
+    with pytest.raises(L.LedgerError, match=r"claim stock 'Backlog' .* declares no increase or decrease"):
+        L.check_claims(tiny_audit.result.frame, ledger)
+
+
 # ------------------------------------------------------------------ our model
 @pytest.fixture(scope="module")
 def circular_ledger(circular_model):
     return L.load_ledger(circular_model)
 
 
-def test_declaration_of_our_model(circular_ledger):
-    assert circular_ledger.ring == ("AI Lab", "Cloud Provider", "Chip Maker")
-    assert len(circular_ledger.flows) == 15
-    assert circular_ledger.flows["Chip Maker Investment"] == L.Flow(
-        "Chip Maker Investment", "Chip Maker", "AI Lab"
-    )
-    assert circular_ledger.claims["Compute Payment Arrears"].debtor == "AI Lab"
-    assert set(circular_ledger.internal_flows) == {
-        "Chip Maker Investment",
-        "Compute Payments",
-        "GPU Purchases",
+def test_declaration_of_our_model(circular_model, circular_ledger):
+    from pyloop.analysis.structure import causal_structure
+
+    ledger = circular_ledger
+    assert ledger.ring == ("AI Lab", "Cloud Provider", "Chip Maker")
+    # every flow in or out of a firm's cash is declared with that firm as
+    # payee (inflow) or payer (outflow), and no other flow names the firm
+    structure = causal_structure(circular_model)
+    for stock, firm in ledger.cash.items():
+        moves = {k.cause: k.sign for k in structure.links if k.effect == stock and k.kind == "flow"}
+        assert moves and set(moves.values()) == {1, -1}, stock
+        declared = {f.name: (1 if f.payee == firm else -1) for f in ledger.flows.values() if firm in (f.payer, f.payee)}
+        assert declared == moves, stock
+    assert ledger.flows["Chip Maker Investment"] == L.Flow("Chip Maker Investment", "Chip Maker", "AI Lab")
+    # a claim is raised and lowered by exactly the flows of its stock
+    assert {"Cloud Debt", "Compute Contract Backlog", "Chip Maker Pledge", "Compute Arrears"} <= set(ledger.claims)
+    for stock, claim in ledger.claims.items():
+        moves = {k.cause: k.sign for k in structure.links if k.effect == stock and k.kind == "flow"}
+        assert {n: 1 for n in claim.increase} | {n: -1 for n in claim.decrease} == moves, stock
+    assert ledger.claims["Compute Arrears"].debtor == "AI Lab"
+    assert ledger.claims["Compute Arrears"].creditor == "Cloud Provider"
+    assert ledger.claims["Cloud Debt"].creditor == "Lenders"
+    ring = set(ledger.ring)
+    assert set(ledger.internal_flows) == {
+        f.name for f in ledger.flows.values() if f.payer in ring and f.payee in ring
     }
-    assert circular_ledger.origins[:4] == (
+    assert {"Chip Maker Investment", "Compute Payments", "GPU Purchases"} <= set(ledger.internal_flows)
+    assert ledger.origins[:4] == (
         "End Users",
         "Equity Investors",
         "Lenders",
         "Other Customers",
     )
-    assert circular_ledger.round_trip_label == "Chip Maker (round trip)"
+    assert ledger.round_trip_label == "Chip Maker (round trip)"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -495,7 +763,14 @@ def test_cli_ledger_prints_checks_and_table_and_writes_files(tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert code == 0
-    assert "Ledger checks passed for run 'tiny_ring' (80 steps)" in text
+    assert "Ledger checks passed for run 'tiny_ring' (80 steps, tolerance 1e-06 B$)" in text
+    for check in (
+        "cash stocks follow their declared flows: largest error 0 B$",
+        "claim stocks follow their declared increases and decreases: largest error 0 B$ (Backlog",
+        "dues are paid or left unpaid, none disappears: largest error 0 B$ (Compute Payments Due",
+        "net financial worth of all sectors sums to zero: largest error 0 B$",
+    ):
+        assert check in text
     assert "Who paid for Compute Payments" in text
     header = next(line for line in text.splitlines() if line.startswith("by year"))
     assert header.split()[2:] == ["1", "2", "3", "4"]
@@ -507,12 +782,15 @@ def test_cli_ledger_prints_checks_and_table_and_writes_files(tmp_path, capsys):
         "transaction_matrix.csv",
         "balance_sheet.csv",
         "sector_totals.csv",
+        "net_worth_change.csv",
         "origin_shares.csv",
     }
     who = pd.read_csv(out / "who_paid.csv", index_col="year")
     assert who.loc[4.0, "Compute Payments (B$)"] == pytest.approx(8.0)
     money = pd.read_csv(out / "money_between.csv", index_col="flow")
     assert money.loc["Loans", "amount"] == pytest.approx(4.0)
+    worth = pd.read_csv(out / "net_worth_change.csv", index_col="time")
+    assert worth.loc[4.0, "Suppliers"] == pytest.approx(10.0)
     shares = pd.read_csv(out / "origin_shares.csv")
     assert set(shares.columns) == {"time", "flow", "origin", "share", "paid", "cumulative_share"}
     assert plot.stat().st_size > 10_000

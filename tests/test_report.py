@@ -51,7 +51,7 @@ def test_calibration_and_validity_tables_pass(report):
 
 def test_equation_texts_read_the_model_file():
     texts = equation_texts(MODEL_PATH)
-    assert texts["Compute Payments"] == "Compute Payments Due * Lab Payment Ability"
+    assert texts["Compute Payments"] == "Compute Billing * Lab Payment Ability"
     assert texts["AI Lab Cash"].startswith("INTEG ( AI Revenue + Equity Raised")
     assert texts["Contract Length"] == "5"
 

@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv",
         metavar="DIR",
         help="also write who_paid, money_between, transaction_matrix, balance_sheet, "
-        "sector_totals and origin_shares CSVs into DIR (all or nothing)",
+        "sector_totals, net_worth_change and origin_shares CSVs into DIR (all or nothing)",
     )
     p.add_argument(
         "--plot",

@@ -3,8 +3,15 @@ against the model's equations.
 
 The ledger declaration of a model ``X.mdl`` is ``X.ledger.toml`` beside it.
 It names the sectors (firms inside the ring, sectors outside it), the owner of
-every cash stock, the payer and payee of every money flow, and the debtor and
-creditor of every claim stock::
+every cash stock, the payer and payee of every money flow, the debtor,
+creditor and changing flows of every claim stock, what is due and how it is
+settled, and the variables that are values rather than money, in the manner
+of the transaction and balance-sheet tables of stock-flow consistent models
+(Godley tables)::
+
+    values = ["AI Lab Valuation"]  # optional: market values and valuations
+                                   # (not money: never a flow, cash or claim;
+                                   # a top-level key, before the first table)
 
     [sectors]
     ring = ["AI Lab", "Cloud Provider", "Chip Maker"]
@@ -16,18 +23,30 @@ creditor of every claim stock::
     [flows]                     # money flow (money/time) -> payer and payee
     "AI Revenue" = { payer = "End Users", payee = "AI Lab" }
 
-    [claims]                    # claim stock -> debtor and creditor (optional)
-    "Cloud Debt" = { debtor = "Cloud Provider", creditor = "Lenders" }
+    [claims]                    # optional: claim stock (money) -> debtor,
+                                # creditor and the flows (money/time) that
+                                # raise and lower it: exactly the inflows
+                                # and outflows of the stock's equation
+    "Cloud Debt" = { debtor = "Cloud Provider", creditor = "Lenders", increase = ["Debt Issuance"], decrease = ["Debt Repayment"] }
+
+    [dues]                      # optional: amount due (money/time) -> the
+                                # flows that settle it; due = paid + unpaid
+    "Compute Billing" = { paid = ["Compute Payments"], unpaid = ["Compute Arrears Accrual"] }
 
     [questions]                 # optional: what the who-paid report answers
     payment = "Compute Payments"
     round_trip = "Chip Maker Investment"
     round_trip_sale = "GPU Purchases"
-    commitments = ["Contract Signing", "Pledge Announced"]
+    commitments = ["Announced Contract Signing", "Ring Contract Signing", "Pledge Announced"]
 
-:func:`read_ledger` checks the file's shape; :func:`check_structure`
-compares it with the model's equations; :func:`load_ledger` does both for a
-model. What a declaration lets one compute from a run lives in
+A flow that changes a claim may also be a money flow of ``[flows]`` (a
+repayment lowers the debtor's cash and its debt) or a flow that moves no
+cash (signing a contract, accruing arrears).
+
+:func:`read_ledger` checks the file's shape;
+:func:`~pyloop.declarations.ledger_structure.check_structure` compares it
+with the model's equations; :func:`load_ledger` does both for a model. What
+a declaration lets one compute from a run lives in
 :mod:`pyloop.analysis.ledger`.
 """
 
@@ -41,13 +60,14 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from pyloop.declarations.toml import read_toml
 from pyloop.declarations.paths import declaration_path
-from pyloop.errors import PyloopError, suggest
+from pyloop.errors import PyloopError, normalize_name, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyloop.engine import Model
 
 __all__ = [
     "Claim",
+    "Due",
     "Flow",
     "Ledger",
     "LedgerError",
@@ -55,7 +75,6 @@ __all__ = [
     "Questions",
     "ROUND_TRIP",
     "StockFlowError",
-    "check_structure",
     "ledger_path",
     "load_ledger",
     "read_ledger",
@@ -66,10 +85,12 @@ OPENING = "opening cash"
 #: Label suffix of money marked by the round-trip flow.
 ROUND_TRIP = "(round trip)"
 
-_TOP_KEYS = ("sectors", "cash", "flows", "claims", "questions")
+_TOP_KEYS = ("values", "sectors", "cash", "flows", "claims", "dues", "questions")
 _SECTOR_KEYS = ("ring", "outside")
 _FLOW_KEYS = ("payer", "payee")
 _CLAIM_KEYS = ("debtor", "creditor")
+_CLAIM_FLOW_KEYS = ("increase", "decrease")
+_DUE_KEYS = ("paid", "unpaid")
 _QUESTION_KEYS = ("payment", "round_trip", "round_trip_sale", "commitments")
 
 
@@ -92,11 +113,36 @@ class Flow:
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim stock: a liability of ``debtor`` and an asset of ``creditor``."""
+    """One claim stock (money): a liability of ``debtor`` and an asset of
+    ``creditor``.
+
+    Attributes:
+        increase: the flows (money/time) that raise it, the inflows of its
+            equation; ``None`` when not declared (an error once checked
+            against the model).
+        decrease: the flows (money/time) that lower it, its outflows.
+    """
 
     stock: str
     debtor: str
     creditor: str
+    increase: tuple[str, ...] | None = None
+    decrease: tuple[str, ...] | None = None
+
+    @property
+    def flows(self) -> tuple[str, ...]:
+        """Every declared flow that changes the claim."""
+        return (self.increase or ()) + (self.decrease or ())
+
+
+@dataclass(frozen=True)
+class Due:
+    """An amount due (money/time) and the flows that settle it: at every
+    time ``due = sum(paid) + sum(unpaid)``, so no due amount disappears."""
+
+    due: str
+    paid: tuple[str, ...]
+    unpaid: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -130,6 +176,8 @@ class Ledger:
         flows: flow name -> :class:`Flow`, in declared order.
         claims: claim stock -> :class:`Claim`, in declared order.
         questions: what the who-paid report answers, or ``None``.
+        dues: amount due -> :class:`Due`, in declared order.
+        values: variables that are values, not money (valuations).
     """
 
     path: Path | None
@@ -139,6 +187,8 @@ class Ledger:
     flows: Mapping[str, Flow]
     claims: Mapping[str, Claim] = field(default_factory=dict)
     questions: Questions | None = None
+    dues: Mapping[str, Due] = field(default_factory=dict)
+    values: tuple[str, ...] = ()
 
     @property
     def sectors(self) -> tuple[str, ...]:
@@ -211,8 +261,9 @@ def load_ledger(model: "Model | str | os.PathLike[str]") -> Ledger:
         LedgerError: no declaration, or it is malformed (see
             :func:`read_ledger`). When a loaded model is given, also when the
             declaration does not match the model's equations (see
-            :func:`check_structure`).
+            :func:`~pyloop.declarations.ledger_structure.check_structure`).
     """
+    from pyloop.declarations.ledger_structure import check_structure
     from pyloop.engine import Model
 
     source = model.path if isinstance(model, Model) else Path(model)
@@ -267,13 +318,19 @@ def _sector(value: Any, what: str, where: str, sectors: Sequence[str]) -> str:
 
 
 def _two_parties(
-    entry: Any, keys: Sequence[str], what: str, where: str, sectors: Sequence[str]
+    entry: Any,
+    keys: Sequence[str],
+    what: str,
+    where: str,
+    sectors: Sequence[str],
+    extra: Sequence[str] = (),
 ) -> tuple[str, str]:
-    """The two sectors of a flow (payer, payee) or a claim (debtor, creditor)."""
+    """The two sectors of a flow (payer, payee) or a claim (debtor, creditor);
+    ``extra`` are the entry's other allowed keys."""
     if not isinstance(entry, dict):
         example = ", ".join(f'{key} = "..."' for key in keys)
         raise LedgerError(f"{what} in {where} must be a table {{ {example} }}")
-    _unknown_keys(entry, keys, what, where)
+    _unknown_keys(entry, (*keys, *extra), what, where)
     for key in keys:
         if key not in entry:
             raise LedgerError(f'{what} in {where} has no {key}; add {key} = "<sector>"')
@@ -290,7 +347,10 @@ def read_ledger(path: str | os.PathLike[str]) -> Ledger:
     Checks the file's shape: known keys, declared sectors, a payer and a
     different payee for every flow of which at least one is a ring firm,
     exactly one cash stock per ring firm, a debtor and a different creditor
-    per claim, and questions that name declared flows.
+    per claim (each claim declared once, none also a cash stock, no flow
+    both raising and lowering it), a paid list per due, values that are
+    neither flows nor stocks of the ledger, and questions that name
+    declared flows.
 
     Raises:
         LedgerError: the message names the file, the key and the closest
@@ -352,15 +412,8 @@ def read_ledger(path: str | os.PathLike[str]) -> Ledger:
     if not flows:
         raise LedgerError(f"[flows] in {where} is empty; declare the model's money flows")
 
-    claims: dict[str, Claim] = {}
-    for stock, entry in _table(data, "claims", where, required=False).items():
-        what = f"claim stock '{stock}'"
-        debtor, creditor = _two_parties(entry, _CLAIM_KEYS, what, where, sectors)
-        if debtor == creditor:
-            raise LedgerError(f"{what} in {where} is owed by '{debtor}' to itself")
-        if stock in cash:
-            raise LedgerError(f"'{stock}' in {where} is declared both as cash and as a claim")
-        claims[stock] = Claim(stock, debtor, creditor)
+    claims = _read_claims(data, cash, sectors, where)
+    dues = _read_dues(data, where)
 
     questions = None
     q = _table(data, "questions", where, required=False)
@@ -410,76 +463,124 @@ def read_ledger(path: str | os.PathLike[str]) -> Ledger:
         flows=MappingProxyType(flows),
         claims=MappingProxyType(claims),
         questions=questions,
+        dues=MappingProxyType(dues),
+        values=_read_values(data, flows, cash, claims, dues, where),
     )
 
 
-# ------------------------------------------------------ against the model
-def check_structure(model: "Model", ledger: Ledger) -> None:
-    """Compare a declaration with the model's equations.
+def _name_list(entry: Mapping[str, Any], key: str, what: str, where: str) -> tuple[str, ...] | None:
+    """The flow names listed under ``key`` of a claim or a due; ``None`` when
+    the key is absent."""
+    if key not in entry:
+        return None
+    value = entry[key]
+    if not isinstance(value, list):
+        raise LedgerError(
+            f'the {key} of {what} in {where} must be a list of flow names, e.g. {key} = ["..."]'
+        )
+    names = tuple(_string(v, f"the {key} of {what}", where) for v in value)
+    for name in names:
+        if names.count(name) > 1:
+            raise LedgerError(f"flow '{name}' is listed twice in the {key} of {what} in {where}")
+    return names
 
-    Every declared flow, stock and commitment must be a variable of the
-    model; every flow in a cash stock's equation must be declared; every
-    declared flow must be used by its payer's cash stock as an outflow and
-    by its payee's cash stock as an inflow.
 
-    Raises:
-        StockFlowError: names the flow, the stock and the declaration file.
-        LedgerError: a declared name is not in the model (with suggestions).
-    """
-    where = ledger.where()
-    names = [v.name for v in model.variables]
-    known = set(names)
-
-    def exists(name: str, what: str) -> None:
-        if name not in known:
+def _read_claims(
+    data: Mapping[str, Any], cash: Mapping[str, str], sectors: Sequence[str], where: str
+) -> dict[str, Claim]:
+    """The ``[claims]`` table: one debtor and a different creditor per claim
+    stock, each stock declared once and none also a cash stock."""
+    claims: dict[str, Claim] = {}
+    declared: dict[str, str] = {normalize_name(stock): stock for stock in cash}
+    for stock, entry in _table(data, "claims", where, required=False).items():
+        what = f"claim stock '{stock}'"
+        debtor, creditor = _two_parties(
+            entry, _CLAIM_KEYS, what, where, sectors, extra=_CLAIM_FLOW_KEYS
+        )
+        if debtor == creditor:
+            raise LedgerError(f"{what} in {where} is owed by '{debtor}' to itself")
+        earlier = declared.get(normalize_name(stock))
+        if earlier in cash:
+            raise LedgerError(f"'{stock}' in {where} is declared both as cash and as a claim")
+        if earlier is not None:
             raise LedgerError(
-                f"{what} '{name}' in {where} is not a variable of model '{model.name}'"
-                + suggest(name, names)
+                f"{what} is declared twice in [claims] of {where} (also as '{earlier}'); "
+                "declare each claim once"
             )
+        declared[normalize_name(stock)] = stock
+        increase = _name_list(entry, "increase", what, where)
+        decrease = _name_list(entry, "decrease", what, where)
+        for name in increase or ():
+            if name in (decrease or ()):
+                raise LedgerError(
+                    f"flow '{name}' is both an increase and a decrease of {what} in {where}; "
+                    "list it once, on the side its sign in the stock's equation says"
+                )
+        claims[stock] = Claim(stock, debtor, creditor, increase, decrease)
+    return claims
 
-    for name in ledger.flows:
-        exists(name, "flow")
-    for stock in [*ledger.cash, *ledger.claims]:
-        exists(stock, "stock")
-        kind = model.variable(stock).kind
-        if kind != "stock":
+
+def _read_dues(data: Mapping[str, Any], where: str) -> dict[str, Due]:
+    """The ``[dues]`` table: every amount due with the flows that pay it and
+    the flows that leave it unpaid."""
+    dues: dict[str, Due] = {}
+    for due, entry in _table(data, "dues", where, required=False).items():
+        what = f"due '{due}'"
+        if not isinstance(entry, dict):
             raise LedgerError(
-                f"'{stock}' in {where} is a {kind} of model '{model.name}', not a stock"
+                f'{what} in {where} must be a table {{ paid = ["..."], unpaid = ["..."] }}'
             )
-    if ledger.questions is not None:
-        for name in ledger.questions.commitments:
-            exists(name, "commitment flow")
+        _unknown_keys(entry, _DUE_KEYS, what, where)
+        lists = {}
+        for key in _DUE_KEYS:
+            names = _name_list(entry, key, what, where)
+            if names is None:
+                raise LedgerError(f'{what} in {where} has no {key}; add {key} = ["<flow>", ...]')
+            lists[key] = names
+        paid, unpaid = lists["paid"], lists["unpaid"]
+        if not paid:
+            raise LedgerError(f"the paid list of {what} in {where} is empty; name the flows that pay it")
+        for name in (*paid, *unpaid):
+            if name == due or (name in paid and name in unpaid):
+                raise LedgerError(
+                    f"flow '{name}' of {what} in {where} must be listed once, as paid or "
+                    "unpaid, and differ from the due"
+                )
+        dues[due] = Due(due, paid, unpaid)
+    return dues
 
-    equations = model.equations
-    for stock, owner in ledger.cash.items():
-        used = dict(equations[stock].flows)
-        if not used:
-            raise StockFlowError(
-                f"the equation of cash stock '{stock}' is not a plain sum of flows "
-                f"(INTEG(inflow + ... - outflow - ...)); its money cannot be accounted in {where}"
+
+def _read_values(
+    data: Mapping[str, Any],
+    flows: Mapping[str, Flow],
+    cash: Mapping[str, str],
+    claims: Mapping[str, Claim],
+    dues: Mapping[str, Due],
+    where: str,
+) -> tuple[str, ...]:
+    """The top-level ``values`` list: variables that are values, not money,
+    and so never a flow, cash stock, claim stock or due of the ledger."""
+    raw = data.get("values", [])
+    if not isinstance(raw, list):
+        raise LedgerError(
+            f"'values' in {where} must be a list of variable names, written before the "
+            "first [table]"
+        )
+    values = tuple(_string(v, "values", where) for v in raw)
+    roles: dict[str, str] = {}
+    for due in dues.values():
+        roles.update({normalize_name(n): f"a flow of due '{due.due}'" for n in due.paid + due.unpaid})
+        roles[normalize_name(due.due)] = "a due in [dues]"
+    for claim in claims.values():
+        roles.update({normalize_name(n): f"a flow of claim stock '{claim.stock}'" for n in claim.flows})
+    roles.update({normalize_name(n): "a claim stock in [claims]" for n in claims})
+    roles.update({normalize_name(n): "a cash stock in [cash]" for n in cash})
+    roles.update({normalize_name(n): "a money flow in [flows]" for n in flows})
+    for value in values:
+        role = roles.get(normalize_name(value))
+        if role is not None:
+            raise LedgerError(
+                f"value '{value}' in {where} is also declared as {role}; a value (a valuation, "
+                "not money) never enters the ledger as a flow or a stock"
             )
-        for flow, sign in used.items():
-            if flow not in ledger.flows:
-                raise StockFlowError(
-                    f"money flow '{flow}' {'into' if sign > 0 else 'out of'} cash stock "
-                    f"'{stock}' is not declared in [flows] of {where}; declare its payer and payee"
-                )
-    for f in ledger.flows.values():
-        for sector, expected, role in ((f.payer, -1, "payer"), (f.payee, +1, "payee")):
-            stock = ledger.cash_of.get(sector)
-            if stock is None:
-                continue
-            sign = dict(equations[stock].flows).get(f.name)
-            if sign is None:
-                raise StockFlowError(
-                    f"declared flow '{f.name}' (paid by '{f.payer}' to '{f.payee}') is not used "
-                    f"by the {role}'s cash stock '{stock}'; correct [flows] in {where} or the "
-                    "stock's equation"
-                )
-            if sign != expected:
-                raise StockFlowError(
-                    f"declared flow '{f.name}' (paid by '{f.payer}' to '{f.payee}') enters cash "
-                    f"stock '{stock}' as an {'inflow' if sign > 0 else 'outflow'}, but the "
-                    f"{role} must see it as an {'inflow' if expected > 0 else 'outflow'}; "
-                    f"correct the sign in the equation of '{stock}' or [flows] in {where}"
-                )
+    return values

@@ -1,5 +1,5 @@
 """Model-quality checks: units, documentation, buried numbers, diagram, loops,
-money declaration and integration error.
+money declaration, integration error and whether the loops ever act.
 
 Each check returns :class:`Finding` objects; :func:`check_model` runs them
 all. A finding has a code (the letter names its family), a severity, the
@@ -20,12 +20,15 @@ L002   error     a loop of the catalogue has no switch constant
 F001   error     the money declaration misses a money flow
 I001   error     halving TIME STEP moves a key output by more than 1 %
 X001   error     the XMILE twin beside a .mdl was made from another version of it
+B001   error     a MIN, MAX or IF THEN ELSE on a loop never switches in any declared run
+B002   error     a named loop scores zero in more than three quarters of the baseline steps
 =====  ========  =====================================================
 
 Two profiles: ``house`` runs every check (this project's conventions);
-``generic`` keeps only what is wrong in any model (U002, L001, F001, I001, X001),
-so a model written elsewhere is not failed for missing comments, sources,
-buried numbers or an incomplete diagram.
+``generic`` keeps only what is wrong in any model (U002, L001, F001, I001, X001,
+B001, B002), so a model written elsewhere is not failed for missing comments,
+sources, buried numbers or an incomplete diagram. B001 and B002 live in
+:mod:`pyloop.validation.liveness`.
 """
 
 from __future__ import annotations
@@ -40,31 +43,17 @@ from pyloop.declarations.paths import declaration_path
 from pyloop.errors import PyloopError
 from pyloop.engine import Model, numbers
 from pyloop.declarations.scenarios import load_scenarios
+from pyloop.validation.findings import Finding
+from pyloop.validation.liveness import check_loop_activity, check_switching
 
 __all__ = ["CheckRun", "Finding", "SOURCE_PATTERN", "check_model", "run_checks", "CHECKS", "GENERIC_CODES",
            "PROFILES"]
 
-#: A constant's comment must cite a calibration row (S01, P13) or an assumption.
-SOURCE_PATTERN = re.compile(r"\b[SP]\d\d\b|Assumption:|calibration|scenario|[Ll]oop switch|[Pp]olicy lever")
+#: A constant's comment must cite a calibration or history row (S01, P13, H02), say it was
+#: fitted (``Fitted:`` with the rows) or state an assumption.
+SOURCE_PATTERN = re.compile(r"\b[SPH]\d\d\b|Assumption:|Fitted:|calibration|scenario|[Ll]oop switch|[Pp]olicy lever")
 #: Largest change that halving TIME STEP may make to a key output (share of its scale).
 INTEGRATION_TOLERANCE = 0.01
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem found in a model.
-
-    Attributes:
-        code: e.g. ``"U001"``.
-        severity: ``"error"`` or ``"warning"``.
-        variable: the variable concerned, or ``None`` for the whole model.
-        message: what is wrong and what to do.
-    """
-
-    code: str
-    severity: str
-    variable: str | None
-    message: str
 
 
 def _documented(model: Model) -> Iterable:
@@ -256,16 +245,19 @@ CHECKS: tuple[Callable[[Model], list[Finding]], ...] = (
     check_ledger,
     check_integration,
     check_twin,
+    check_switching,
+    check_loop_activity,
 )
 
 
 #: Codes of the findings that are errors in any model, whoever wrote it.
-GENERIC_CODES = frozenset({"U002", "L001", "F001", "I001", "X001"})
+GENERIC_CODES = frozenset({"U002", "L001", "F001", "I001", "X001", "B001", "B002"})
 
 #: Profile name -> (checks to run, codes kept or None for all).
 PROFILES: dict[str, tuple[tuple[Callable[[Model], list[Finding]], ...], frozenset[str] | None]] = {
     "house": (CHECKS, None),
-    "generic": ((check_units, check_loops, check_ledger, check_integration, check_twin), GENERIC_CODES),
+    "generic": ((check_units, check_loops, check_ledger, check_integration, check_twin, check_switching,
+                 check_loop_activity), GENERIC_CODES),
 }
 
 

@@ -2,8 +2,9 @@
 
 The ledger declaration of a model ``X.mdl`` is ``X.ledger.toml`` beside it
 (read and checked by :mod:`pyloop.declarations.ledger`): it names the sectors,
-the owner of every cash stock, the payer and payee of every money flow, and
-the debtor and creditor of every claim stock.
+the owner of every cash stock, the payer and payee of every money flow, the
+debtor, creditor and changing flows of every claim stock, and what is due
+and how it is settled.
 
 What this package computes from a finished run (a frame saved at every time
 step, as :func:`pyloop.run` returns by default):
@@ -14,17 +15,25 @@ Matrices
     positive, liabilities negative), both closed by a last row so that every
     column sums to zero, in the layout of stock-flow consistent models;
     :func:`sector_totals` gives each sector's net inflow and net financial
-    worth.
+    worth, :func:`net_worth_change` the change of each sector's net
+    financial worth since the start (cash received minus paid, plus claims
+    held minus owed).
 
 Checks
-    :func:`check_structure` (in :mod:`pyloop.declarations.ledger`) compares
-    the declaration with the model's equations (every flow into a cash stock declared, every declared flow used
-    by its payer's and payee's cash stock with the right sign);
+    :func:`check_structure` (in :mod:`pyloop.declarations.ledger_structure`)
+    compares the declaration with the model's equations (every flow into a
+    cash stock declared, every declared flow used by its payer's and payee's
+    cash stock with the right sign, every claim stock's inflows and outflows
+    exactly its declared increases and decreases);
     :func:`check_stocks` and :func:`check_ring` compare a run with the
     declaration (each cash stock changes between saved times by its declared
     flows times the time step; the money inside the ring changes only by the
-    flows across its boundary). Each raises :class:`StockFlowError` naming the
-    flow or stock and the time.
+    flows across its boundary); :func:`check_claims` (each claim stock
+    changes by its declared increases and decreases), :func:`check_dues`
+    (every due is paid or left unpaid, none disappears) and
+    :func:`check_net_worth` (the net financial worth of all sectors sums to
+    zero) complete them; :func:`check_run` runs them all. Each raises
+    :class:`StockFlowError` naming the flow or stock and the time.
 
 Origin tracing
     :func:`trace_origins` labels the money in each ring firm's cash by where
@@ -42,6 +51,7 @@ Everything is plain pandas/numpy data; nothing here draws or prints.
 
 The package's modules: :mod:`~pyloop.analysis.ledger.tables` (matrices and
 totals), :mod:`~pyloop.analysis.ledger.audit` (run checks and the audit),
+:mod:`~pyloop.analysis.ledger.claims` (claims, dues and net worth checks),
 :mod:`~pyloop.analysis.ledger.tracing` (origin tracing and who paid),
 :mod:`~pyloop.analysis.ledger.runs` (reading a run's frame).
 """
@@ -52,26 +62,29 @@ from pyloop.declarations.ledger import (
     OPENING,
     ROUND_TRIP,
     Claim,
+    Due,
     Flow,
     Ledger,
     LedgerError,
     Questions,
     StockFlowError,
-    check_structure,
     ledger_path,
     load_ledger,
     read_ledger,
 )
+from pyloop.declarations.ledger_structure import check_structure
 from pyloop.analysis.ledger.runs import report_years
 from pyloop.analysis.ledger.tables import (
     CASH_CHANGE_ROW,
     NET_WORTH_ROW,
     balance_sheet,
     money_between,
+    net_worth_change,
     sector_totals,
     transaction_matrix,
 )
 from pyloop.analysis.ledger.tracing import OPENING_COLUMN, Tracing, trace_origins, who_paid
+from pyloop.analysis.ledger.claims import Largest, check_claims, check_dues, check_net_worth
 from pyloop.analysis.ledger.audit import (
     TOLERANCE,
     Audit,
@@ -87,10 +100,12 @@ __all__ = [
     "Audit",
     "CASH_CHANGE_ROW",
     "Claim",
+    "Due",
     "Flow",
     "Ledger",
     "LedgerCheck",
     "LedgerError",
+    "Largest",
     "NET_WORTH_ROW",
     "OPENING",
     "OPENING_COLUMN",
@@ -102,6 +117,9 @@ __all__ = [
     "audit",
     "audit_result",
     "balance_sheet",
+    "check_claims",
+    "check_dues",
+    "check_net_worth",
     "check_ring",
     "check_run",
     "check_stocks",
@@ -109,6 +127,7 @@ __all__ = [
     "ledger_path",
     "load_ledger",
     "money_between",
+    "net_worth_change",
     "read_ledger",
     "report_years",
     "sector_totals",

@@ -1,6 +1,7 @@
-"""Auditing a run's money: the stock-flow checks of a run against its ledger
-declaration, and :func:`audit`, which runs a model, checks it and traces
-its money."""
+"""Auditing a run's money: the stock-flow checks of a run's cash against its
+ledger declaration, :func:`check_run`, which adds the checks of claims, dues
+and net worth (:mod:`~pyloop.analysis.ledger.claims`), and :func:`audit`,
+which runs a model, checks it and traces its money."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from pyloop.declarations.ledger import Ledger, LedgerError, StockFlowError, check_structure, load_ledger
-from pyloop.analysis.ledger.runs import _columns, _fmt, _time_step
+from pyloop.declarations.ledger import Ledger, LedgerError, StockFlowError, load_ledger
+from pyloop.declarations.ledger_structure import check_structure
+from pyloop.analysis.ledger.claims import Largest, _violation, check_claims, check_dues, check_net_worth
+from pyloop.analysis.ledger.runs import TOLERANCE, _columns, _fmt, _time_step
 from pyloop.analysis.ledger.tables import money_between
 from pyloop.analysis.ledger.tracing import Tracing, trace_origins, who_paid
 
@@ -20,14 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyloop.engine import Model
     from pyloop.runner import RunResult
 
-#: Largest accepted accounting error, in the model's money unit (B$).
-TOLERANCE = 1e-6
-
-
-def _first_violation(error: np.ndarray, tolerance: float) -> int | None:
-    bad = np.abs(error) > tolerance
-    bad |= ~np.isfinite(error)
-    return int(np.argmax(bad)) if bad.any() else None
+__all__ = ["TOLERANCE", "Audit", "LedgerCheck", "audit", "audit_result", "check_ring", "check_run", "check_stocks"]
 
 
 @dataclass(frozen=True)
@@ -42,16 +38,34 @@ class LedgerCheck:
             money inside the ring and the flows across its boundary.
         tolerance: the tolerance the errors were held to.
         steps: number of steps checked.
+        claims: largest difference between a claim stock's change over a
+            step and its declared increases minus decreases times the step.
+        dues: largest amount due that neither its paid nor its unpaid
+            flows account for over a step.
+        net_worth: largest change of the net financial worth of all
+            sectors together since the start of the run.
     """
 
     stock_errors: Mapping[str, float]
     ring_error: float
     tolerance: float
     steps: int
+    claims: Largest = Largest()
+    dues: Largest = Largest()
+    net_worth: Largest = Largest()
 
     @property
     def max_error(self) -> float:
-        return max([self.ring_error, *self.stock_errors.values()])
+        """The largest error of all the checks (money unit)."""
+        return max(
+            [
+                self.ring_error,
+                *self.stock_errors.values(),
+                self.claims.error,
+                self.dues.error,
+                self.net_worth.error,
+            ]
+        )
 
 
 def check_stocks(
@@ -81,7 +95,7 @@ def check_stocks(
         net = _columns(frame, ins, where).sum(axis=1) - _columns(frame, outs, where).sum(axis=1)
         change, moved = np.diff(level), net[:-1] * dt
         error = change - moved
-        k = _first_violation(error, tolerance)
+        k = _violation(error, tolerance)
         if k is not None:
             flows = ", ".join([*(f"+'{n}'" for n in ins), *(f"-'{n}'" for n in outs)])
             raise StockFlowError(
@@ -115,7 +129,7 @@ def check_ring(
     ).sum(axis=1)
     change, moved = np.diff(money), boundary[:-1] * dt
     error = change - moved
-    k = _first_violation(error, tolerance)
+    k = _violation(error, tolerance)
     if k is not None:
         stocks = " + ".join(f"'{s}'" for s in ledger.cash)
         flows = ", ".join(
@@ -131,10 +145,22 @@ def check_ring(
 
 
 def check_run(frame: pd.DataFrame, ledger: Ledger, tolerance: float = TOLERANCE) -> LedgerCheck:
-    """Run :func:`check_stocks` and :func:`check_ring`; return their errors."""
+    """Run :func:`check_stocks`, :func:`check_ring`,
+    :func:`~pyloop.analysis.ledger.claims.check_claims`,
+    :func:`~pyloop.analysis.ledger.claims.check_dues` and
+    :func:`~pyloop.analysis.ledger.claims.check_net_worth`; return their
+    errors (the first that fails raises :class:`StockFlowError`)."""
     stocks = check_stocks(frame, ledger, tolerance)
     ring = check_ring(frame, ledger, tolerance)
-    return LedgerCheck(stocks, ring, tolerance, len(frame.index) - 1)
+    return LedgerCheck(
+        stocks,
+        ring,
+        tolerance,
+        len(frame.index) - 1,
+        claims=check_claims(frame, ledger, tolerance),
+        dues=check_dues(frame, ledger, tolerance),
+        net_worth=check_net_worth(frame, ledger, tolerance),
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ from pyloop.errors import suggest
 if TYPE_CHECKING:  # pragma: no cover
     from pyloop.runner import RunResult
 
+#: Largest accepted accounting error, in the model's money unit (B$).
+TOLERANCE = 1e-6
+
 
 def _columns(frame: pd.DataFrame, names: Iterable[str], where: str) -> np.ndarray:
     names = list(names)

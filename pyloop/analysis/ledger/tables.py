@@ -1,5 +1,6 @@
 """Stock-flow matrices of a run: the transaction-flow matrix, the balance
-sheet, each sector's totals, and the money every flow moved."""
+sheet, each sector's totals and change of net financial worth, and the money
+every flow moved."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def sector_totals(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd.Data
     bs = balance_sheet(frame, ledger)
     n_t, sectors = len(frame.index), list(ledger.sectors)
     net = -tm.xs(CASH_CHANGE_ROW, level="row").to_numpy()
-    cumulative = np.vstack([np.zeros((1, len(sectors))), np.cumsum(net[:-1] * dt, axis=0)])
+    cumulative = _integral(net, dt)
     entries = bs.drop(index=NET_WORTH_ROW, level="row").to_numpy().reshape(n_t, -1, len(sectors))
     assets = np.where(entries > 0, entries, 0.0).sum(axis=1)
     liabilities = 0.0 - np.where(entries < 0, entries, 0.0).sum(axis=1)
@@ -120,6 +121,46 @@ def sector_totals(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd.Data
             "net_worth": (assets - liabilities).ravel(),
         },
         index=index,
+    )
+
+
+def _integral(rates: np.ndarray, dt: float) -> np.ndarray:
+    """Euler integral from the first saved time to each saved time of
+    rates saved at every step (rows: times)."""
+    return np.vstack([np.zeros((1, rates.shape[1])), np.cumsum(rates[:-1] * dt, axis=0)])
+
+
+def net_worth_change(result: "RunResult | pd.DataFrame", ledger: Ledger) -> pd.DataFrame:
+    """Change of every sector's net financial worth since the first saved
+    time (money), from the ledger's flows and claims.
+
+    For a sector: the cash it received minus the cash it paid through the
+    declared money flows (Euler integral, as the run integrates them), plus
+    the change of the claims it holds, minus the change of the claims it
+    owes. For a ring firm the cash part is also the change of its cash
+    stock (see :func:`~pyloop.analysis.ledger.audit.check_stocks`). Every
+    payment is one sector's receipt and every claim one sector's asset, so
+    the columns sum to zero at every time.
+
+    Returns:
+        DataFrame indexed by time, one column per sector (ring firms, then
+        the outside sectors).
+    """
+    frame = _frame_of(result)
+    dt = _time_step(frame)
+    sectors = list(ledger.sectors)
+    col = {s: i for i, s in enumerate(sectors)}
+    net = -transaction_matrix(frame, ledger).xs(CASH_CHANGE_ROW, level="row").to_numpy()
+    change = _integral(net, dt)
+    levels = _columns(frame, ledger.claims, ledger.where())
+    for j, claim in enumerate(ledger.claims.values()):
+        moved = levels[:, j] - levels[0, j]
+        change[:, col[claim.creditor]] += moved
+        change[:, col[claim.debtor]] -= moved
+    return pd.DataFrame(
+        change + 0.0,
+        index=pd.Index(frame.index.astype(float), name="time"),
+        columns=pd.Index(sectors, name="sector"),
     )
 
 

@@ -19,6 +19,11 @@ from pyloop.engine.evaluator import Evaluator
 
 __all__ = ["link_polarity", "link_scores", "loop_polarity"]
 
+#: Relative size of a change that floating-point rounding alone can make: a
+#: small step in the cause that moves the effect by no more tells no sign
+#: (a smooth minimum far on one side changes by a few units in the last place).
+_ROUNDING = 1e-12
+
 
 def _diff(values: Any, n: int) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.ndim:
@@ -37,7 +42,9 @@ def link_scores(
     """
     time = evaluator.time
     n = len(time)
-    tnow = time[1:]
+    # ceteris paribus: time is one of the inputs held at t - dt, so a STEP,
+    # RAMP or PULSE that switches during the step is not credited to the cause
+    tprev = time[:-1]
     if links is None:
         links = [(k.cause, k.effect) for k in structure.links if k.kind != "constant"]
     links = list(links)
@@ -59,7 +66,7 @@ def link_scores(
                 continue
             dz = dnet
             expr = evaluator.expression(effect)
-            partial = evaluator.evaluate(expr, evaluator.partial(cause), tnow, effect)
+            partial = evaluator.evaluate(expr, evaluator.partial(cause), tprev, effect)
             dxz = np.asarray(partial, dtype=float) - evaluator.net_flow(effect)[:-1]
         else:
             z = evaluator.values[effect]
@@ -69,7 +76,7 @@ def link_scores(
                 ds[1:] = np.where(dz == 0, 0.0, 1.0)
                 out[(cause, effect)] = ds
                 continue
-            partial = evaluator.evaluate(expr, evaluator.partial(cause), tnow, effect)
+            partial = evaluator.evaluate(expr, evaluator.partial(cause), tprev, effect)
             dxz = np.asarray(partial, dtype=float) - z[:-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             magnitude = np.abs(dxz / np.where(dz == 0, 1.0, dz))
@@ -87,8 +94,8 @@ def link_polarity(structure: Structure, evaluator: "Evaluator", cause: str, effe
     the equation (MIN and MAX are increasing in every argument, whichever
     binds) with the co-factors' signs taken from the run, or, where the
     equation alone cannot tell (a ratio of terms that both rise with the
-    cause), from a small step in the cause; it must be the same wherever it
-    is defined.
+    cause), from a small step in the cause (a change within rounding tells
+    nothing); it must be the same wherever it is defined.
     """
     link = structure.link(cause, effect)
     if link.kind == "flow" and link.sign:
@@ -109,7 +116,11 @@ def link_polarity(structure: Structure, evaluator: "Evaluator", cause: str, effe
         with np.errstate(all="ignore"):
             up = evaluator.evaluate(expr, bumped, evaluator.time, effect)
             base = evaluator.evaluate(expr, get, evaluator.time, effect)
-        numeric = np.broadcast_to(np.sign(np.asarray(up, dtype=float) - base), signs.shape)
+        up = np.asarray(up, dtype=float)
+        base = np.asarray(base, dtype=float)
+        change = up - base
+        rounding = _ROUNDING * np.maximum(np.abs(up), np.abs(base))
+        numeric = np.broadcast_to(np.where(np.abs(change) <= rounding, 0.0, np.sign(change)), signs.shape)
         signs[unknown] = np.where(numeric[unknown] == 0, 0.0, numeric[unknown])
     known = signs[np.isfinite(signs) & (signs != 0)]
     if known.size and (known > 0).all() and np.isfinite(signs).all():
