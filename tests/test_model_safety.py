@@ -403,7 +403,10 @@ def test_leftovers_of_killed_translations_are_removed(cache, cooling_copy):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_translation_removes_its_staging_folder(cache, cooling_copy, signum):
     script = (
-        "import sys, time, pyloop.engine.translate as m\n"
+        # a child started from a background job inherits SIGINT ignored; the
+        # case under test is a user's Ctrl-C, so restore Python's own handler
+        "import signal, sys, time, pyloop.engine.translate as m\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "real = m._build_entry\n"
         "def slow(data, suffix, label, folder, key):\n"
         "    manifest = real(data, suffix, label, folder, key)\n"
