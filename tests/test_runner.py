@@ -214,3 +214,20 @@ def test_progress_bar_goes_to_stderr(cooling_model, capsys):
     assert "runs" in captured.err and captured.out == ""
     pyloop.run_many(cooling_model, ["baseline", "fast_cooling"])  # not a terminal here
     assert capsys.readouterr().err == ""
+
+
+def test_a_step_of_1_256_keeps_every_saved_time_on_its_grid(tmp_path):
+    # PySD rounds the saved times of a 1/256 step to 7 decimals; the run's
+    # times must still be evenly spaced by the step, so that loop scores
+    # and the ledger can read the step from them
+    text = (MODELS / "cooling.mdl").read_text(encoding="utf-8").replace("TIME STEP  = 0.125", "TIME STEP  = 0.00390625")
+    path = tmp_path / "fine_cooling.mdl"
+    path.write_text(text, encoding="utf-8")
+    model = pyloop.load_model(path)
+    frame = pyloop.run(model, final_time=2.0).frame
+    steps = np.diff(frame.index.to_numpy())
+    assert np.all(steps == 0.00390625)
+    assert frame.index[-1] == 2.0
+    from pyloop.analysis.loops.scores import run_evaluator
+
+    assert run_evaluator(model, pyloop.run(model, final_time=2.0)).time[1] == 0.00390625

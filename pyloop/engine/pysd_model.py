@@ -130,6 +130,28 @@ class Equation:
 
 
 
+def _exact_grid(times: np.ndarray, start: float, step: Any) -> np.ndarray:
+    """The saved times as ``start + k * step``, where PySD's rounding of them
+    (to a number of decimals set by the step) moved them off that grid.
+
+    PySD rounds 1/256 Year to 7 decimals, so the saved times of such a run
+    would not be evenly spaced by the step that produced them; every analysis
+    that reads the step from the saved times needs them on the grid. Times
+    already on it, and times that are not a grid at all, are returned as they
+    are.
+    """
+    try:
+        step = float(step() if callable(step) else step)
+    except (TypeError, ValueError, ArithmeticError):
+        return times
+    if len(times) < 2 or step <= 0:
+        return times
+    grid = np.round(start + step * np.arange(len(times)), 12)
+    if np.array_equal(grid, times) or np.max(np.abs(grid - times)) > 1e-6 * max(1.0, step):
+        return times
+    return grid
+
+
 def _limits(limits: Any) -> tuple[float | None, float | None] | None:
     """Declared range from PySD's ``Limits`` entry; NaN bounds become None."""
     if not isinstance(limits, tuple) or len(limits) != 2:
@@ -464,7 +486,10 @@ class Model:
                 + f": {error_gist(exc)}"
             ) from exc
         self._dirty = set(new)
-        frame.index = pd.Index(np.asarray(frame.index, dtype=float), name="time")
+        times = np.asarray(frame.index, dtype=float)
+        if return_timestamps is None:
+            times = _exact_grid(times, self.time.initial_time, clock["saveper"])
+        frame.index = pd.Index(times, name="time")
         return frame
 
     def evaluation_order(self, initial: bool = False) -> tuple[str, ...]:
