@@ -15,7 +15,7 @@ import pandas as pd
 from pyloop.declarations.ledger import Ledger, LedgerError, StockFlowError, load_ledger
 from pyloop.declarations.ledger_structure import check_structure
 from pyloop.analysis.ledger.claims import Largest, _violation, check_claims, check_dues, check_net_worth
-from pyloop.analysis.ledger.runs import TOLERANCE, _columns, _fmt, _time_step
+from pyloop.analysis.ledger.runs import TOLERANCE, _columns, _euler_steps, _fmt, _time_step
 from pyloop.analysis.ledger.tables import money_between
 from pyloop.analysis.ledger.tracing import Tracing, trace_origins, who_paid
 
@@ -92,8 +92,7 @@ def check_stocks(
         ins = [f.name for f in ledger.flows.values() if f.payee == owner]
         outs = [f.name for f in ledger.flows.values() if f.payer == owner]
         level = _columns(frame, [stock], where)[:, 0]
-        net = _columns(frame, ins, where).sum(axis=1) - _columns(frame, outs, where).sum(axis=1)
-        change, moved = np.diff(level), net[:-1] * dt
+        change, moved = _euler_steps(frame, level, ins, outs, where, dt)
         error = change - moved
         k = _violation(error, tolerance)
         if k is not None:
@@ -124,10 +123,7 @@ def check_ring(
     times = np.asarray(frame.index, dtype=float)
     where = ledger.where()
     money = _columns(frame, ledger.cash, where).sum(axis=1)
-    boundary = _columns(frame, ledger.inflows, where).sum(axis=1) - _columns(
-        frame, ledger.outflows, where
-    ).sum(axis=1)
-    change, moved = np.diff(money), boundary[:-1] * dt
+    change, moved = _euler_steps(frame, money, ledger.inflows, ledger.outflows, where, dt)
     error = change - moved
     k = _violation(error, tolerance)
     if k is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pyloop.declarations.ledger import Ledger, LedgerError, StockFlowError
-from pyloop.analysis.ledger.runs import TOLERANCE, _columns, _fmt, _time_step
+from pyloop.analysis.ledger.runs import TOLERANCE, _columns, _euler_steps, _fmt, _time_step
 from pyloop.analysis.ledger.tables import net_worth_change
 
 __all__ = ["Largest", "check_claims", "check_dues", "check_net_worth"]
@@ -85,10 +85,7 @@ def check_claims(
                 "name the flows that change it"
             )
         level = _columns(frame, [claim.stock], where)[:, 0]
-        net = _columns(frame, claim.increase, where).sum(axis=1) - _columns(
-            frame, claim.decrease, where
-        ).sum(axis=1)
-        change, moved = np.diff(level), net[:-1] * dt
+        change, moved = _euler_steps(frame, level, claim.increase, claim.decrease, where, dt)
         error = change - moved
         k = _violation(error, tolerance)
         if k is not None:

@@ -30,6 +30,21 @@ def _columns(frame: pd.DataFrame, names: Iterable[str], where: str) -> np.ndarra
     return frame[names].to_numpy(dtype=float)
 
 
+def _euler_steps(
+    frame: pd.DataFrame,
+    level: np.ndarray,
+    increase: Iterable[str],
+    decrease: Iterable[str],
+    where: str,
+    dt: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(change, moved)`` between saved times: how much ``level`` changed,
+    and ``dt`` times its declared increases minus decreases at the earlier
+    time (money unit); their difference is the accounting error."""
+    net = _columns(frame, increase, where).sum(axis=1) - _columns(frame, decrease, where).sum(axis=1)
+    return np.diff(level), net[:-1] * dt
+
+
 def _time_step(frame: pd.DataFrame, dt: float | None = None) -> float:
     times = np.asarray(frame.index, dtype=float)
     if len(times) < 2:
