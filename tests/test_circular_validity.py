@@ -135,21 +135,7 @@ def test_extreme_conditions(circular_model, circular_run, case, scenario):
 # --- integration error -------------------------------------------------------
 
 
-#: Scenarios in which halving TIME STEP still moves a key output by more than
-#: 1 % (between 1.0 and 3.1 %, late in the run, through the stretch share and
-#: the commitments it acts on): the model's open integration-error item.
-DT_SENSITIVE = {"music_stops", "ai_boom", "ai_winter", "rate_shock"}
-
-
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="integration error above 1 % in this scenario"))
-        if s in DT_SENSITIVE
-        else s
-        for s in SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_halving_time_step_moves_no_key_output_by_more_than_one_percent(circular_model, circular_run, scenario):
     dt = circular_model.time.time_step
     coarse = circular_run(scenario).frame

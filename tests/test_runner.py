@@ -231,3 +231,17 @@ def test_a_step_of_1_256_keeps_every_saved_time_on_its_grid(tmp_path):
     from pyloop.analysis.loops.scores import run_evaluator
 
     assert run_evaluator(model, pyloop.run(model, final_time=2.0)).time[1] == 0.00390625
+
+
+def test_a_batch_at_a_step_of_1_256_keeps_the_times_of_a_single_run(tmp_path):
+    # the vectorised engine reads PySD's clock, rounded to 7 decimals; its
+    # times must be those of a single run, or integrals over them drift
+    from pyloop.engine.vectorised import VectorEngine
+
+    text = (MODELS / "cooling.mdl").read_text(encoding="utf-8").replace("TIME STEP  = 0.125", "TIME STEP  = 0.00390625")
+    path = tmp_path / "fine_cooling.mdl"
+    path.write_text(text, encoding="utf-8")
+    model = pyloop.load_model(path)
+    single = pyloop.run(model, final_time=2.0).frame
+    times, _ = VectorEngine(model).run({}, [model.variables[0].name], 3, final_time=2.0)
+    assert np.array_equal(times, single.index.to_numpy())

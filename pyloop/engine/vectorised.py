@@ -30,7 +30,7 @@ import pysd
 from pysd.py_backend import functions as _pysd_functions
 
 from pyloop.errors import PyloopError, SimulationError
-from pyloop.engine.pysd_model import Model
+from pyloop.engine.pysd_model import Model, _exact_grid
 
 __all__ = ["ARRAY_SAFE", "NotVectorisable", "VectorEngine"]
 
@@ -212,4 +212,5 @@ class VectorEngine:
                     f"model '{model.name}': '{name}' does not have one value per sample"
                 ) from exc
             series[name] = col
-        return np.asarray(times, dtype=float), series
+        # on the exact grid of SAVEPER, as serial runs are (PySD rounds the clock)
+        return _exact_grid(np.asarray(times, dtype=float), t.initial_time, t.saveper), series
