@@ -11,6 +11,11 @@ one stock as in Hayward & Boswell 2014):
 * **Behaviour polarity**: the share of steps in which ``X`` accelerates away
   from where it was (``dX * d2X > 0``, where ``dX(t) = X(t) - X(t - dt)``
   and ``d2X(t) = dX(t) - dX(t - dt)``).
+* **Loops**: the loops through ``X`` among those the model's analysis
+  scores; in discovery mode (too many loops to enumerate) also the strongest
+  loops through ``X`` found by a strongest-path search at
+  :data:`SEARCH_STEPS` steps of the window
+  (:mod:`pyloop.analysis.loops.strongest`).
 * **Loop groups**: the loops through ``X``, their signed loop scores summed
   within groups of loops that pass through the same set of stocks, so that
   near-cancelling twins (the two loops a ratio creates) net out.
@@ -49,14 +54,20 @@ from pyloop.analysis.loops.scores import (
     run_evaluator,
     structure_and_loops,
 )
+from pyloop.analysis.loops.strongest import strongest_loops_through
 
 __all__ = [
+    "SEARCH_STEPS",
     "LoopGroup",
     "VariableDominance",
     "VariablePhase",
     "analyze_variable",
     "variable_dominance",
 ]
+
+#: Time steps of the window at which a discovery-mode analysis searches the
+#: strongest loops through the variable (evenly spaced; all when fewer).
+SEARCH_STEPS = 32
 
 
 @dataclass(frozen=True)
@@ -249,7 +260,21 @@ def variable_dominance(
     inside = _window(time, window, result.name)
     n = len(time)
 
-    scores = link_scores(structure, evaluator, sorted({lk for c in through for lk in c.links}))
+    if mode == "discovery":
+        # the discovery set holds the shortest loop through each link, not
+        # necessarily the strongest through this variable: search those too
+        part = structure.partition_of(name)
+        every_link = [
+            (k.cause, k.effect)
+            for k in structure.links
+            if k.kind != "constant" and structure.partition_of(k.cause) == part == structure.partition_of(k.effect)
+        ]
+        scores = link_scores(structure, evaluator, every_link)
+        steps = np.flatnonzero(inside)
+        steps = steps[np.unique(np.linspace(0, len(steps) - 1, min(SEARCH_STEPS, len(steps))).astype(int))]
+        through += strongest_loops_through(structure, scores, name, steps, [c.variables for c in every])
+    else:
+        scores = link_scores(structure, evaluator, sorted({lk for c in through for lk in c.links}))
     raw = _loop_products([c.variables for c in through], scores, n)
     named = {loop_key(v): lid for lid, v in pinned.items()}
     cat = {e.id: e for e in catalogue}
