@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "YEAR_RANGE",
+    "format_bound",
     "format_number",
     "format_share",
     "format_year",
@@ -44,6 +45,16 @@ def format_year(value: float) -> str:
         return "end" if value > 0 else "start"
     text = f"{round(value, 4):.4f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def format_bound(value: float, span: float) -> str:
+    """A bound of a range ``span`` wide (a PRIM box's limit, in the
+    parameter's units): decimals enough for three digits of the span, no
+    thousands separator, so bounds on years read ``2026.16`` (never ``2026``
+    nor ``2,026.16``) and bounds on hundreds read ``157``."""
+    span = abs(float(span))
+    decimals = max(0, 2 - math.floor(math.log10(span))) if span and math.isfinite(span) else 2
+    return f"{float(value):.{decimals}f}"
 
 
 def format_share(value: float, digits: int = 1) -> str:

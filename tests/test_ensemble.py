@@ -362,3 +362,22 @@ def test_unknown_loop_id_is_refused(logistic_copy):
     with pytest.raises(PyloopError, match=r"unknown loop 'R9' for outcome 'Births Dominance 5-25'.*R1, B1"):
         read_uncertainty(logistic_copy, outcome_sets=["loops"])
     assert len(read_uncertainty(logistic_copy).outcomes) == 1  # not read unless asked for
+
+
+def test_prim_keeps_only_the_restrictions_that_matter():
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame(rng.random((1500, 8)), columns=[f"p{i}" for i in range(8)])
+    y = (x["p0"] > 0.6) & (x["p1"] < 0.5) & (rng.random(1500) < 0.9)  # noisy: PRIM peels the noise too
+    # no box reaches the threshold: PRIM takes the densest, shaving runs off many noise parameters
+    plain = discover(x, y, threshold=0.99, engine="pyloop", simplify=0, significance=1)
+    box = discover(x, y, threshold=0.99, engine="pyloop")
+    assert set(box.limits.index) == {"p0", "p1"} < set(plain.limits.index)
+    assert box.density >= plain.density - 0.05  # the stated tolerance (``simplify``)
+    assert (box.limits["quasi_p"] < 0.05).all()
+
+
+def test_prim_names_no_parameter_when_none_matters():
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.random((300, 3)), columns=["a", "b", "c"])
+    box = discover(x, rng.random(300) < 0.7, engine="pyloop")  # the condition ignores x
+    assert box.limits.empty and box.coverage == 1.0

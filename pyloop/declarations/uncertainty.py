@@ -14,6 +14,10 @@ A model may declare its uncertainties in a TOML file beside it,
     distribution = "normal"                             # truncated to [min, max]
     mean = 1.25
     sd = 0.3
+    [parameters."Equity Appetite Shock Time"]
+    scenarios = ["music_stops"]                         # sampled only in these scenarios
+    min = 2026
+    max = 2027.5
 
     [outcomes."Minimum AI Lab Cash"]
     variable = "AI Lab Cash"
@@ -33,7 +37,13 @@ A model may declare its uncertainties in a TOML file beside it,
     end = 2030
 
 ``min``/``max`` default to the constant's declared Vensim range, and must lie
-inside it. Outcomes under ``[outcome_sets.<set>]`` are computed only when
+inside it. ``scenarios`` (a list of scenario names of the model's scenario
+file) samples a parameter only in those scenarios: elsewhere it keeps its
+value (the model's, or the one the scenario sets). In the scenarios it
+names it is sampled even when the scenario sets it, so a scenario's shock
+can be studied around its own values; without ``scenarios`` a constant that
+the chosen scenario sets stays fixed. A constant set by the policy always
+stays fixed (see :meth:`UncertaintySpec.sampled_in`). Outcomes under ``[outcome_sets.<set>]`` are computed only when
 the set is asked for (``read_uncertainty(..., outcome_sets=["loops"])``,
 ``pyloop sensitivity --loop-outcomes``). A model without such a file gets every constant with a finite
 declared range as a uniform parameter, and the final value of every stock as
@@ -86,7 +96,7 @@ STATISTICS = ("min", "max", "final", "mean", "integral", "first_time_above", "lo
 #: The statistic computed from each run's loop scores rather than one variable.
 LOOP_DOMINANCE = "loop_dominance"
 
-_PARAM_KEYS = ("distribution", "min", "max", "mode", "mean", "sd")
+_PARAM_KEYS = ("distribution", "min", "max", "mode", "mean", "sd", "scenarios")
 _OUTCOME_KEYS = ("variable", "statistic", "threshold", "never", "description")
 _LOOP_OUTCOME_KEYS = ("statistic", "loop", "start", "end", "description")
 _TOP_KEYS = ("meta", "parameters", "outcomes", "outcome_sets", "bands")
@@ -104,6 +114,8 @@ class Parameter:
         mode: peak of a triangular distribution.
         mean: mean of a normal distribution (before truncation).
         sd: standard deviation of a normal distribution.
+        scenarios: the scenarios in which it is sampled (even when they set
+            it), or ``None``: every scenario that does not set it.
     """
 
     name: str
@@ -113,6 +125,16 @@ class Parameter:
     mode: float | None = None
     mean: float | None = None
     sd: float | None = None
+    scenarios: tuple[str, ...] | None = None
+
+    def sampled_in(self, scenario: str | None, scenario_set: set[str], policy_set: set[str]) -> bool:
+        """Whether the parameter is sampled in ``scenario`` (``None``: the
+        model's defaults), given the constants the scenario and the policy set."""
+        if self.name in policy_set:
+            return False
+        if self.scenarios is not None:
+            return scenario in self.scenarios
+        return self.name not in scenario_set
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Values at quantiles ``u`` (in [0, 1]) of this distribution."""
@@ -138,6 +160,8 @@ class Parameter:
             out["mode"] = self.mode
         if self.mean is not None:
             out.update(mean=self.mean, sd=self.sd)
+        if self.scenarios is not None:
+            out["scenarios"] = list(self.scenarios)
         return out
 
 
@@ -225,6 +249,26 @@ class UncertaintySpec:
         kept = tuple(p for p in self.parameters if p.name not in names)
         return UncertaintySpec(kept, self.outcomes, self.bands, self.path, self.outcome_sets)
 
+    def only(self, names: Sequence[str]) -> "UncertaintySpec":
+        """The same spec with only the parameters called ``names``, in that order."""
+        by_name = {p.name: p for p in self.parameters}
+        kept = tuple(by_name[n] for n in names if n in by_name)
+        return UncertaintySpec(kept, self.outcomes, self.bands, self.path, self.outcome_sets)
+
+    def sampled_in(
+        self, scenario: str | None, scenario_set: Sequence[str] = (), policy_set: Sequence[str] = ()
+    ) -> "UncertaintySpec":
+        """The parameters sampled in ``scenario`` (see :meth:`Parameter.sampled_in`).
+
+        Args:
+            scenario: the scenario's name, ``None`` for the model's defaults.
+            scenario_set: names of the constants the scenario sets.
+            policy_set: names of the constants the policy sets.
+        """
+        scen, pol = set(scenario_set), set(policy_set)
+        kept = tuple(p for p in self.parameters if p.sampled_in(scenario, scen, pol))
+        return UncertaintySpec(kept, self.outcomes, self.bands, self.path, self.outcome_sets)
+
 
 def uncertainty_path(model_path: str | os.PathLike[str]) -> Path:
     """The uncertainty file of a model: ``X.mdl`` -> ``X.uncertainty.toml``."""
@@ -282,6 +326,7 @@ def _parameter(model: Any, name: str, body: Any, file: str) -> Parameter:
             f"range [{lo:g}, {hi:g}] of parameter '{var.name}' in '{file}' leaves its declared "
             f"range [{declared[0]:g}, {declared[1]:g}]; narrow it or widen the range in the model"
         )
+    scenarios = _scenarios(model, name, body.get("scenarios"), file)
     mode = mean = sd = None
     if dist == "triangular":
         mode = _number(body.get("mode", (lo + hi) / 2), f"mode of '{name}'", file)
@@ -294,7 +339,27 @@ def _parameter(model: Any, name: str, body: Any, file: str) -> Parameter:
         sd = _number(body["sd"], f"sd of '{name}'", file)
         if sd <= 0:
             raise ParameterError(f"sd of '{var.name}' in '{file}' must be positive")
-    return Parameter(var.name, dist, lo, hi, mode, mean, sd)
+    return Parameter(var.name, dist, lo, hi, mode, mean, sd, scenarios)
+
+
+def _scenarios(model: Any, name: str, value: Any, file: str) -> tuple[str, ...] | None:
+    """The checked ``scenarios`` of parameter ``name`` (``None`` when not given)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise PyloopError(
+            f"scenarios of parameter '{name}' in '{file}' must be a non-empty list of scenario names"
+        )
+    from pyloop.declarations.scenarios import load_scenarios
+
+    known = load_scenarios(model).scenarios
+    for scenario in value:
+        if scenario not in known:
+            raise PyloopError(
+                f"unknown scenario '{scenario}' in the scenarios of parameter '{name}' in '{file}'; "
+                f"known scenarios: {', '.join(known) or 'none (the model has no scenario file)'}"
+            )
+    return tuple(dict.fromkeys(value))
 
 
 def _allowed_keys(body: dict, allowed: Sequence[str], what: str, file: str) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pyloop.errors import PyloopError
 
-__all__ = ["PrimBox", "discover", "music_stops_before"]
+__all__ = ["PrimBox", "discover", "music_stops_before", "quasi_p_values"]
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,10 @@ class PrimBox:
     """A box found by PRIM, and the trajectory that led to it.
 
     Attributes:
-        limits: index parameter; columns ``low``, ``high`` (the box) and
-            ``min``, ``max`` (the sampled range); only restricted
-            parameters.
+        limits: index parameter; columns ``low``, ``high`` (the box),
+            ``min``, ``max`` (the sampled range) and ``quasi_p`` (see
+            :func:`quasi_p_values`); only the restrictions that matter
+            (see ``simplify`` of :func:`discover`).
         coverage: share of the cases of interest inside the box.
         density: share of the runs inside the box that are cases of interest.
         mass: share of all runs inside the box.
@@ -105,17 +106,33 @@ def _inside(x: pd.DataFrame, box: pd.DataFrame, restricted: list[str]) -> np.nda
 
 
 def _simplify(x: pd.DataFrame, y: np.ndarray, box: pd.DataFrame, restricted: list[str], tol: float) -> list[str]:
+    """Drop restrictions, the least useful first, while the box's density
+    stays within ``tol`` (absolute) of the density with all of them."""
     restricted = list(restricted)
     start = y[_inside(x, box, restricted)].mean()
     while tol > 0 and len(restricted) > 1:
-        losses = {
-            c: start - y[_inside(x, box, [r for r in restricted if r != c])].mean() for c in restricted
-        }
-        weakest = min(losses, key=losses.get)
-        if losses[weakest] >= tol:
+        densities = {c: y[_inside(x, box, [r for r in restricted if r != c])].mean() for c in restricted}
+        weakest = max(densities, key=densities.get)
+        if start - densities[weakest] > tol:
             break
         restricted.remove(weakest)
     return restricted
+
+
+def quasi_p_values(x: pd.DataFrame, y: np.ndarray, box: pd.DataFrame, restricted: list[str]) -> dict[str, float]:
+    """One-sided binomial quasi-p value of each restriction of a box (as in
+    EMA Workbench): the chance of at least as many cases of interest inside
+    the box if the restriction were dropped and its runs had the density of
+    the box without it. A large value: the restriction may be chance."""
+    from scipy.stats import binom
+
+    inside = _inside(x, box, restricted)
+    hits, runs = int(y[inside].sum()), int(inside.sum())
+    out = {}
+    for c in restricted:
+        wider = _inside(x, box, [r for r in restricted if r != c])
+        out[c] = float(binom.sf(hits - 1, runs, y[wider].mean())) if runs else 1.0
+    return out
 
 
 def discover(
@@ -126,7 +143,8 @@ def discover(
     mass_min: float = 0.05,
     engine: str = "auto",
     description: str = "",
-    simplify: float = 0.02,
+    simplify: float = 0.05,
+    significance: float = 0.05,
 ) -> PrimBox:
     """Find the parameter box in which ``condition`` mostly holds.
 
@@ -139,10 +157,20 @@ def discover(
         mass_min: smallest share of runs a box may hold.
         engine: ``"ema_workbench"``, ``"pyloop"`` or ``"auto"`` (EMA
             Workbench when installed).
-        simplify: then drop, one at a time, the restrictions whose removal
-            keeps the box's density within this (absolute) of PRIM's, so the
-            box names only the parameters that matter; 0 keeps them all.
-            ``coverage``, ``density`` and ``mass`` are those of the final box.
+        simplify: then drop restrictions, one at a time and the one whose
+            removal costs least density first, while the box's density stays
+            within this (absolute) of PRIM's box, so the box names only the
+            parameters that matter (PRIM's last peels often shave a few runs
+            off many parameters); 0 keeps them all. ``coverage``, ``density``
+            and ``mass`` are those of the final box; ``limits`` gives each
+            kept restriction's quasi-p value (:func:`quasi_p_values`).
+        significance: then drop, the least significant first, the
+            restrictions whose quasi-p value is at least this (restrictions
+            that chance alone would explain), even when the box then
+            loses density: a box of significant restrictions at lower density
+            says the cases are not confined to a simple box; 1 keeps them. When none is
+            left, no assumption separates the cases: ``limits`` is empty
+            and the box holds every run.
 
     Raises:
         PyloopError: lengths differ, or no run or every run meets the condition.
@@ -172,12 +200,17 @@ def discover(
     full = lims[0]
     restricted = [c for c in x.columns if box.at["low", c] > full.at["low", c] or box.at["high", c] < full.at["high", c]]
     restricted = _simplify(x, y, box, restricted, simplify)
+    quasi = quasi_p_values(x, y, box, restricted)
+    while significance < 1 and restricted and max(quasi.values()) >= significance:
+        restricted.remove(max(quasi, key=quasi.get))
+        quasi = quasi_p_values(x, y, box, restricted)
     limits = pd.DataFrame(
         {
             "low": [box.at["low", c] for c in restricted],
             "high": [box.at["high", c] for c in restricted],
             "min": [full.at["low", c] for c in restricted],
             "max": [full.at["high", c] for c in restricted],
+            "quasi_p": [quasi[c] for c in restricted],
         },
         index=pd.Index(restricted, name="parameter"),
     )

@@ -104,24 +104,52 @@ __all__ = [
 MAX_BAND_TIMES = 160
 
 
-def fixed_constants(model: Model, scenario: str | None, policy: str | None) -> dict[str, float]:
-    """Constants the scenario and policy fix for every run, by canonical name.
+def scenario_and_policy_constants(
+    model: Model, scenario: str | None, policy: str | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Constants the scenario sets and those the policy sets, by canonical name.
 
     Raises:
         PyloopError: they set a time setting (FINAL TIME, TIME STEP, SAVEPER).
     """
-    constants: dict[str, float] = {}
+    by_scenario: dict[str, float] = {}
+    by_policy: dict[str, float] = {}
     if scenario is not None or policy is not None:
         sf = load_scenarios(model)
         if scenario is not None:
             sf.scenario(scenario)
-            constants.update(validate_constants(model, sf.resolve(scenario), f"scenario '{scenario}'"))
+            by_scenario = validate_constants(model, sf.resolve(scenario), f"scenario '{scenario}'")
         if policy is not None:
-            constants.update(validate_constants(model, sf.policy(policy).constants, f"policy '{policy}'"))
-    for key in constants:
+            by_policy = validate_constants(model, sf.policy(policy).constants, f"policy '{policy}'")
+    for key in (*by_scenario, *by_policy):
         if key in TIME_KEYWORDS:
             raise PyloopError(f"an ensemble cannot change '{key}' per scenario; edit the model instead")
-    return constants
+    return dict(by_scenario), dict(by_policy)
+
+
+def fixed_constants(model: Model, scenario: str | None, policy: str | None) -> dict[str, float]:
+    """Constants the scenario and policy set for every run, by canonical name
+    (the policy's win); a parameter declared for the scenario is still sampled
+    (see :func:`sampled_spec`)."""
+    by_scenario, by_policy = scenario_and_policy_constants(model, scenario, policy)
+    return {**by_scenario, **by_policy}
+
+
+def sampled_spec(
+    model: Model, spec: UncertaintySpec, scenario: str | None, policy: str | None
+) -> tuple[UncertaintySpec, dict[str, float]]:
+    """The parameters sampled under ``scenario`` and ``policy``, and the
+    constants fixed for every run (those they set, less the sampled ones).
+
+    A parameter whose ``scenarios`` name the scenario is sampled even when
+    the scenario sets it; any other constant the scenario sets, and every
+    constant the policy sets, stays fixed; a parameter declared only for
+    other scenarios keeps its value.
+    """
+    by_scenario, by_policy = scenario_and_policy_constants(model, scenario, policy)
+    spec = spec.sampled_in(scenario, list(by_scenario), list(by_policy))
+    fixed = {k: v for k, v in {**by_scenario, **by_policy}.items() if k not in spec.names}
+    return spec, fixed
 
 
 def band_stride(model: Model) -> int:
@@ -179,7 +207,9 @@ def run_ensemble(
         seed: seed of the samples; the same seed gives the same result on
             every executor.
         scenario: scenario whose constants are fixed for every run; a
-            constant the scenario or policy sets is not sampled.
+            constant the scenario or policy sets is not sampled, unless the
+            uncertainty file samples it in this scenario (its
+            ``scenarios`` key, see :func:`sampled_spec`).
         policy: policy applied to every run.
         spec: an :class:`UncertaintySpec` or the path of an uncertainty
             file; default the model's own (``X.uncertainty.toml``).
@@ -214,8 +244,7 @@ def run_ensemble(
     chosen = make_executor(executor, workers, dask_address)
     if not isinstance(spec, UncertaintySpec):
         spec = read_uncertainty(model, spec)
-    base = fixed_constants(model, scenario, policy)
-    spec = spec.without(set(base))
+    spec, base = sampled_spec(model, spec, scenario, policy)
     check_ensemble_size(model, spec, method, samples, kept_times=MAX_BAND_TIMES + 1)
     unit = sample(spec, method, samples, seed)
     values = spec.transform(unit)

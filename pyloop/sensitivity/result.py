@@ -133,8 +133,8 @@ def load_ensemble(
     Args:
         out: the output directory.
         model: the model the ensemble ran (for names and units).
-        spec: the uncertainty spec; default the model's own, less the
-            constants the ensemble's scenario and policy fixed, with the
+        spec: the uncertainty spec; default the model's own, with only the
+            parameters the ensemble sampled (its manifest's), with the
             opt-in outcome sets the ensemble computed.
     """
     out = Path(out)
@@ -146,7 +146,7 @@ def load_ensemble(
             spec = read_uncertainty(model, outcome_sets=spec.outcome_sets)
             by_name = {o.name: o for o in spec.outcomes}
             spec = replace(spec, outcomes=tuple(by_name[n] for n in wanted if n in by_name))
-        spec = spec.without(set(manifest["fixed"]))
+        spec = spec.only(list(manifest["parameters"]))
     samples = pd.read_csv(out / "samples.csv").set_index("run")
     values = samples[spec.names].to_numpy(dtype=float)
     unit = sample(spec, manifest["method"], manifest["samples"], manifest["seed"])

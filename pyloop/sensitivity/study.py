@@ -4,8 +4,8 @@ For each scenario, :func:`sensitivity_study` runs an ensemble (see
 :func:`pyloop.sensitivity.ensemble.run_ensemble`) into ``OUT/<method>/<scenario>/`` (``D``
 below) and then writes, from its results:
 
-- ``mc``: ``OUT/fan_chart.png`` (percentile bands of the kept series, every
-  scenario on the same panels), ``D/bands_<variable>.csv``, and
+- ``mc``: ``OUT/fan_chart.png`` (percentile bands of the kept series and
+  the scenario's deterministic run, one panel per scenario and series), ``D/bands_<variable>.csv``, and
   when the music stops in some runs but not all, the PRIM box
   ``D/prim_box.csv``, its trajectory ``prim_trajectory.csv``
   and ``OUT/<scenario>_prim.png``;
@@ -44,6 +44,16 @@ class SensitivityStudy:
     indices: dict[str, pd.DataFrame] = field(default_factory=dict)
     boxes: dict[str, PrimBox] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    deterministic: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def deterministic_run(model: Model, result: EnsembleResult) -> pd.DataFrame:
+    """The run of ``result``'s scenario and policy with every constant at its
+    value (no sampling): index time, one column per kept series."""
+    from pyloop.runner import run
+
+    plain = run(model, result.scenario, result.policy, return_columns=list(result.series))
+    return plain.frame[[v for v in result.series if v in plain.frame.columns]]
 
 
 def sensitivity_study(
@@ -127,14 +137,17 @@ def sensitivity_study(
     complete = {k: r for k, r in study.results.items() if len(r.outcomes) == len(r.samples)}
     if complete and find_method(method).INDEPENDENT:
         first = next(iter(complete.values()))
+        plain = {k: deterministic_run(model, r) for k, r in complete.items()}
+        study.deterministic = plain
         panels = []
         for variable in first.series:
             units = model.variable(variable).units
-            panels.append((variable, units, [(k, percentile_bands(r, variable)) for k, r in complete.items()
-                                             if variable in r.series]))
+            panels.append((variable, units, [(k, percentile_bands(r, variable), plain[k].get(variable))
+                                             for k, r in complete.items() if variable in r.series]))
         if panels:
-            fig = fan_chart_figure(panels, title=f"{model.name}: 5-25-50-75-95 % bands, "
-                                   f"{len(first.samples)} runs per scenario")
+            fig = fan_chart_figure(panels, title=f"{model.name}: 5-25-50-75-95 % bands of "
+                                   f"{len(first.samples)} runs per scenario, and its deterministic run",
+                                   time_units=model.time.units)
             path = out / "fan_chart.png"
             write_file(path, lambda target: save_figure(fig, target))
             study.files.append(path)

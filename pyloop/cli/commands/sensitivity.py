@@ -4,10 +4,16 @@ write the ensemble and print its indices or percentiles and PRIM boxes."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyloop.errors import PyloopError
 from pyloop.engine import Model
 from pyloop.cli.model_choice import load_chosen_model
+from pyloop.text_format import format_bound
+
+if TYPE_CHECKING:
+    from pyloop.sensitivity.result import EnsembleResult
 
 
 def check_something_to_sample(model: Model) -> None:
@@ -32,6 +38,19 @@ def check_something_to_sample(model: Model) -> None:
         )
 
 
+def sampled_line(label: str, result: "EnsembleResult", declared: Sequence[str]) -> str:
+    """One line saying how many of the ``declared`` uncertain constants the
+    ensemble of scenario ``label`` sampled and which it kept at one value
+    (set by its scenario or policy, or declared only for other scenarios)."""
+    sampled = set(result.spec.names)
+    kept = [name for name in declared if name not in sampled]
+    count = len(result.spec.names)
+    line = f"{label}: {count} uncertain constant{'' if count == 1 else 's'} sampled"
+    if kept:
+        line += f"; fixed by the scenario or not declared for it: {', '.join(kept)}"
+    return line
+
+
 def study_sensitivity(args: argparse.Namespace) -> int:
     """Run the sensitivity study of ``--method`` under each ``--scenario``,
     write it into ``--out`` and print a summary per scenario."""
@@ -45,11 +64,10 @@ def study_sensitivity(args: argparse.Namespace) -> int:
         raise PyloopError(f"--workers must be at least 1, not {args.workers}")
     model = load_chosen_model(args)
     check_something_to_sample(model)
-    extra = {}
-    if args.loop_outcomes:
-        from pyloop.declarations.uncertainty import read_uncertainty
+    from pyloop.declarations.uncertainty import read_uncertainty
 
-        extra["spec"] = read_uncertainty(model, outcome_sets=["loops"])
+    declared = read_uncertainty(model, outcome_sets=["loops"] if args.loop_outcomes else ())
+    extra = {"spec": declared} if args.loop_outcomes else {}
     if args.dask:
         executor = "dask"
     elif args.workers and args.workers > 1:
@@ -66,6 +84,7 @@ def study_sensitivity(args: argparse.Namespace) -> int:
         for label, result in study.results.items():
             runs = len(result.samples)
             print(f"{label}: {len(result.outcomes)} of {runs} runs ({args.method}, seed {args.seed})")
+            print(sampled_line(label, result, declared.names))
             if label in study.indices:
                 print(study.indices[label].to_string(float_format=lambda x: f"{x:.3f}"))
             elif args.method == "mc":
@@ -75,6 +94,8 @@ def study_sensitivity(args: argparse.Namespace) -> int:
                 box = study.boxes[label]
                 print(f"PRIM box for '{box.condition}': coverage {box.coverage:.2f}, "
                       f"density {box.density:.2f}")
-                print(box.limits[["low", "high"]].to_string(float_format=lambda x: f"{x:.4g}"))
+                for name, row in box.limits.iterrows():
+                    span = row["max"] - row["min"]
+                    print(f"  {name}: {format_bound(row['low'], span)} - {format_bound(row['high'], span)}")
     print(f"Wrote results to {args.out}")
     return 0
