@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "diagram",
         help="draw every view of the model's diagram",
-        description="Draw each view of a Vensim model's diagram (its sketch) as a picture.",
+        description="Draw each view of a Vensim model's diagram (its sketch) as a picture: "
+        "view_<title>.png for a page, view_<title>.svg to open in a browser and zoom.",
     )
     p.add_argument("--model", metavar="PATH",
                    help="Vensim .mdl file whose sketch is drawn (default: "
@@ -267,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["png", "svg"],
         choices=["png", "svg", "pdf"],
-        help="picture formats (default: png svg)",
+        help="picture formats, one or more of: png (for a page), svg (zooms without blurring; "
+        "the text stays text), pdf (default: png svg)",
     )
     p.set_defaults(func=draw_diagram)
 

@@ -27,8 +27,13 @@ class Document:
     sections: list[tuple[str, str, str]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
 
-    def figure(self, name: str, fig: Any, caption: str) -> str:
-        """Save a figure of :mod:`pyloop.plots` as PNG and return its embedded HTML."""
+    def figure(self, name: str, fig: Any, caption: str, zoomable: bool = False) -> str:
+        """Save a figure of :mod:`pyloop.plots` as PNG and return its embedded HTML.
+
+        With ``zoomable``, the figure is also saved as SVG in ``figures/``
+        (text stays text), the picture links to it and the caption says so:
+        for a drawing too detailed to read at page width.
+        """
         from pyloop.plots import save_figure
 
         target = self.folder / "figures" / f"{name}.png"
@@ -36,10 +41,14 @@ class Document:
         save_figure(fig, target, dpi=110)
         self.figures.append(target.name)
         data = base64.b64encode(target.read_bytes()).decode("ascii")
-        return (
-            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        picture = f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        if zoomable:
+            vector = target.with_suffix(".svg")
+            save_figure(fig, vector)
+            self.figures.append(vector.name)
+            picture = f'<a href="figures/{html.escape(vector.name)}">{picture}</a>'
+            caption = f"{caption} Open the SVG to zoom: click the picture."
+        return f"<figure>{picture}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
     def image(self, source: Path, name: str, caption: str) -> str:
         """Embed a PNG file already written (copied into ``figures/``)."""
