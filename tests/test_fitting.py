@@ -313,3 +313,13 @@ def test_worker_processes_give_the_same_files(teacup_data, tmp_path):
     assert cli.main(calibrate_args(model, data, there, "--samples", "10", "--workers", "2")) == 0
     for path in here.iterdir():
         assert path.read_bytes() == (there / path.name).read_bytes(), path.name
+
+
+def test_walkers_default_to_at_least_thirty_two_and_are_even(cooling_copy):
+    model = pyloop.load_model(cooling_copy)
+    obs = synthetic(model, {"Characteristic Time": 8.0}, "Teacup Temperature", np.arange(1.0, 30.0, 3.0), 0.5, 2)
+    params = (FitParameter("Characteristic Time", 1, 100), FitParameter("Room Temperature", 40, 90))
+    default = calibrate(model, obs, params, CalibrationSettings(samples=4, seed=0), progress=False)
+    assert default.summary()["walkers"] == 32  # max(32, 16 * 2)
+    odd = calibrate(model, obs, params, CalibrationSettings(samples=4, seed=0, walkers=5), progress=False)
+    assert odd.summary()["walkers"] == 6

@@ -69,7 +69,10 @@ class CalibrationSettings:
         seed: seed of the global fit and of the sampler.
         samples: MCMC steps per walker; the first ``burn_fraction`` of
             them are discarded.
-        walkers: number of emcee walkers (default ``max(16, 4 * D)``, even).
+        walkers: number of emcee walkers (default ``max(32, 16 * D)``, even;
+            a half-ensemble is one population run, whose cost hardly
+            depends on its size, and more walkers give the kernel-density
+            moves a better proposal).
         popsize: differential evolution population multiplier (population
             ``popsize * D``); larger than SciPy's 15 by default, since one
             vectorised run costs about the same for 30 or 100 members.
@@ -458,7 +461,7 @@ def calibrate(
     fit_obs = obs.select(~holdout)
     base = {k: v for k, v in (base or {}).items() if k not in {p.name for p in parameters}}
     d = len(parameters)
-    walkers = settings.walkers or max(16, 4 * d)
+    walkers = settings.walkers or max(32, 16 * d)
     walkers += walkers % 2
     _check_memory(model, obs, d, walkers, settings)
     checkpoint = None

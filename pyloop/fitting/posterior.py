@@ -54,8 +54,11 @@ def start_walkers(
 
     Drawn from the Gauss-Newton (Laplace) approximation of the posterior at
     the best fit (its Jacobian by forward differences, one population run),
-    kept inside the ranges; a small ball of 0.1 % of each range when that
-    approximation is degenerate.
+    with each uniform prior counted as a Gaussian of the same variance
+    (``width**2 / 12``) so that a constant the observations barely inform
+    starts spread over its range instead of in a point; kept inside the
+    ranges. A small ball of 0.1 % of each range when the Jacobian is not
+    finite.
     """
     best = np.asarray(best, dtype=float)
     low = np.array([p.low for p in evaluator.parameters])
@@ -72,9 +75,9 @@ def start_walkers(
     cov = None
     if np.all(np.isfinite(jac)):
         try:
-            cov = np.linalg.inv(jac.T @ jac)
+            cov = np.linalg.inv(jac.T @ jac + np.diag(12.0 / width**2))
             sd = np.sqrt(np.diag(cov))
-            if not np.all(np.isfinite(sd)) or np.any(sd <= 0) or np.any(sd > 0.25 * width):
+            if not np.all(np.isfinite(sd)) or np.any(sd <= 0):
                 cov = None
         except np.linalg.LinAlgError:
             cov = None
@@ -112,6 +115,18 @@ class Chain:
         return self.positions.reshape(-1, self.positions.shape[-1])
 
 
+def _moves() -> list:
+    """emcee's moves: half kernel-density proposals drawn from the other
+    half-ensemble (``KDEMove``: nearly independent draws once the ensemble
+    covers the posterior, so short autocorrelation times), half
+    differential-evolution moves (``DEMove``: local steps along the
+    ensemble's correlations, robust where the posterior is far from
+    Gaussian)."""
+    import emcee
+
+    return [(emcee.moves.KDEMove(), 0.5), (emcee.moves.DEMove(), 0.5)]
+
+
 def sample_posterior(
     evaluator: Evaluator, obs: Observations, start: np.ndarray, steps: int, seed: int,
     checkpoint: "Checkpoint | None" = None, chunks: int = 10, progress: bool | None = None,
@@ -140,7 +155,7 @@ def sample_posterior(
     try:
         while done.steps < steps:
             n = min(size, steps - done.steps)
-            sampler = emcee.EnsembleSampler(walkers, d, log_prob, vectorize=True, moves=[(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)])
+            sampler = emcee.EnsembleSampler(walkers, d, log_prob, vectorize=True, moves=_moves())
             for state in sampler.sample(state, iterations=n):
                 bar.update(1)
             done = Chain(
