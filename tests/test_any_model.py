@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -57,7 +58,9 @@ def test_report_on_a_plain_model_says_which_sections_do_not_apply(tmp_path, caps
                             ("teacup.ledger.toml", "--ledger"), ("teacup.uncertainty.toml", "--uncertainty"),
                             ("teacup.calibration.toml", "--checks")]:
         assert f"no {missing} beside it, and no {option} FILE given" in page
-    assert page.count("Not part of this report") == 5  # policies, loops, ledger, sensitivity, calibration
+    assert "no observations file (teacup.observations.csv beside it)" in page
+    # policies, loops, ledger, sensitivity, calibration, history
+    assert page.count("Not part of this report") == 6
     assert "Teacup Temperature" in page  # the run of its defaults, drawn and summarised
     assert "run of its own defaults" in page
     assert "music" not in page.lower()  # nothing of our model's story
@@ -191,6 +194,9 @@ def test_a_copy_samples_our_uncertainty_file(copy, tmp_path, capsys):
 def test_a_copy_reports_with_every_one_of_our_files(copy, tmp_path, capsys):
     out = tmp_path / "report"
     options = ours("scenarios", "loops", "ledger", "uncertainty", "calibration")
+    # the observations are read beside the model only
+    shutil.copyfile(MODEL_PATH.with_name("ai_circular_finance.observations.csv"),
+                    Path(copy).with_name("copy.observations.csv"))
     assert main(["report", "--quick", "--scenario", "baseline", "--model", copy, *options, "--out", str(out)]) == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Not part of this report" not in page

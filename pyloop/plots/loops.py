@@ -210,6 +210,16 @@ def knockout_figure(runs, variables: Sequence[str], catalogue=None) -> Figure:
     return fig
 
 
+def _legend_label(group, stocks: int = 3) -> str:
+    """A loop group's legend entry: its catalogued loops, or at most
+    ``stocks`` of its stocks and how many more."""
+    what, found, through = group.label.partition(" through ")
+    names = through.split(", ")
+    if group.names or not found or len(names) <= stocks:
+        return group.label
+    return f"{what} through {', '.join(names[:stocks])} and {len(names) - stocks} more stocks"
+
+
 def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
     """A variable's trajectory coloured by the polarity of the loops driving
     it, with the loop groups' shares stacked beneath.
@@ -251,10 +261,12 @@ def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
     top_ax.grid(True, alpha=0.3)
     groups = [g for g in dominance.groups if np.abs(g.share).max() > 0]
     shown, rest = groups[:top], groups[top:]
-    colours = [colour_of("loop", g.label) for g in shown]  # one colour per loop in every figure
+    # one colour per loop in every figure: a named group's first catalogued
+    # loop (its label starts with the id), else the group's first loop
+    colours = [colour_of("loop", g.label if g.names else g.loops[0]) for g in shown]
     pos = [np.clip(g.share, 0, None) for g in shown]
     neg = [np.clip(g.share, None, 0) for g in shown]
-    labels = [_wrap(g.label, 50) for g in shown]
+    labels = [_wrap(_legend_label(g), 50) for g in shown]
     if rest:
         other = np.sum([g.share for g in rest], axis=0)
         pos.append(np.clip(other, 0, None))

@@ -7,26 +7,26 @@ sections are always present, and :func:`default_sections` lists the
 analysis sections (loops, ledger, sensitivity). A section that does not
 apply to a model says why instead. Sections leave their results in
 ``runs`` (``loop_analyses``, ``knockouts``, ``audits``, ``sensitivity``)
-for later sections, such as a case study's summary, to use.
+for later sections, such as a case study's summary, to use; the loop
+section lives in :mod:`pyloop.report.loop_section`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import html
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from pyloop.declarations.paths import OPTIONS, declaration_path
 from pyloop.declarations.scenarios import load_scenarios
 from pyloop.engine import Model
 from pyloop.report.document import Document, html_table, ledger_display, paragraph
+from pyloop.report.loop_section import section_loops
 from pyloop.report.settings import ReportSettings
 from pyloop.runner import key_variables, run
 
@@ -178,11 +178,12 @@ def section_diagrams(doc: Document, model: Model, runs: dict[str, Any], settings
     body = paragraph(
         "The stock-and-flow diagram, one picture per view of the model. Boxes are stocks, pipes with "
         "valves are flows, clouds are sources and sinks outside the model, grey names "
-        "in angle brackets are variables drawn on another view."
+        "in angle brackets (in dashed boxes for stocks) are variables drawn on another view. "
+        "Each picture links to an SVG copy in figures/ that zooms without blurring."
     )
     for view in views:
         stem = "view_" + "_".join(view.title.lower().split())
-        body += doc.figure(stem, view_figure(view), f"View: {view.title}.")
+        body += doc.figure(stem, view_figure(view), f"View: {view.title}.", zoomable=True)
     doc.add("diagram", "Stock-and-flow diagram", body)
 
 
@@ -287,14 +288,6 @@ def section_manifest(doc: Document, manifest: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------ analyses
-def _phase_rows(phases, start: float, end: float) -> list[dict[str, Any]]:
-    return [
-        {"from": p.start, "to": p.end, "polarity": p.polarity, "leading loops": ", ".join(p.loops[:4])}
-        for p in phases
-        if p.end > start and p.start < end
-    ]
-
-
 def reinforcing_share(analysis, start: float, end: float) -> float:
     """Share of the steps in [start, end] in which reinforcing loops dominate
     the cycle partition holding most of the reported loops."""
@@ -303,69 +296,6 @@ def reinforcing_share(analysis, start: float, end: float) -> float:
         return float("nan")
     held = [k.partition for k in analysis.loops]
     return shares[max(shares, key=held.count)]
-
-
-def section_loops(doc: Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
-    """Loop dominance over time per scenario, and the knockout comparisons."""
-    from pyloop.analysis.loops import knockouts, load_catalogue, score_run
-    from pyloop.plots import knockout_figure, loop_dominance_figure
-
-    catalogue = load_catalogue(model)
-    if not catalogue:
-        skipped(
-            doc, "loops", "Feedback loops",
-            f"the model has no loop catalogue ({missing(model, 'loops')}) naming the loops to follow "
-            "and switch off; 'pyloop loops' lists every loop of a run without one",
-        )
-        return
-    body = paragraph(
-        "Loops That Matter (Schoenberg, Davidsen and Eberlein 2020; Schoenberg, Hayward and "
-        "Eberlein 2023): each loop's score is the product of its link scores, the share of a "
-        "variable's change that one input explains. Relative scores are shares of all loops "
-        "scored; reinforcing loops are drawn above the axis, balancing below."
-    )
-    body += '<p class="how">How to read: where the area above the axis is larger, reinforcing loops '
-    body += "drive the change; where the area below is larger, balancing loops restrain it.</p>"
-    analyses = {}
-    for result in runs["scenarios"]:
-        if settings.quick and result.scenario not in settings.focus.scenarios:
-            continue
-        analysis = score_run(model, result)
-        analyses[result.scenario] = analysis
-        table = analysis.table()
-        named = [c.id for c in catalogue if c.id in table.index]
-        strongest = table.drop(index=named).sort_values("mean |relative|", ascending=False).head(8)
-        shown = pd.concat([table.loc[named], strongest])
-        body += f"<h3>{html.escape(str(result.scenario))}</h3>"
-        body += doc.figure(
-            f"loops_{result.scenario}",
-            loop_dominance_figure(analysis),
-            f"Relative loop scores and dominance phases, scenario {result.scenario} "
-            f"({analysis.mode} mode, {analysis.total_loops} loops scored).",
-        )
-        body += "<details><summary>Named loops, the strongest other loops, and the polarity phases</summary>"
-        body += html_table(
-            shown[["name", "polarity", "confidence", "structural", "mean |relative|", "variables"]].reset_index()
-        )
-        body += html_table(pd.DataFrame(_phase_rows(analysis.polarity_phases, -np.inf, np.inf)))
-        body += "</details>"
-    outputs = [o for o in settings.focus.knockout_outputs if model.resolve_name(o)]
-    knocked = {}
-    for scenario in focus_scenarios(runs, settings) if outputs else []:
-        table, kruns = knockouts(model, scenario, outputs=outputs)
-        knocked[scenario] = table
-        body += f"<h3>Knockouts, {scenario}</h3>"
-        body += paragraph("Each named loop switched off in turn (its switch constant set to 0).")
-        body += doc.figure(
-            f"knockouts_{scenario}",
-            knockout_figure(kruns, outputs, catalogue=catalogue),
-            f"Key outputs with each named loop knocked out, scenario {scenario}.",
-        )
-        shown = table[["base peak", "knockout peak", "peak change %", "final change %"]].reset_index()
-        body += "<details><summary>Peak and final values of each knockout</summary>" + html_table(shown) + "</details>"
-    runs["loop_analyses"] = analyses
-    runs["knockouts"] = knocked
-    doc.add("loops", "Feedback loops: dominance and knockouts", body)
 
 
 def section_ledger(doc: Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
@@ -437,25 +367,40 @@ def section_sensitivity(doc: Document, model: Model, runs: dict[str, Any], setti
     method, base = ("morris", 10) if settings.quick else ("sobol", 256)
     indices = sensitivity_study(model, method, base, settings.seed, scenarios=scenarios[:1], out=folder,
                                 progress=method, keep_series=False)
+    sampled = "; ".join(
+        f"{label} samples {len(result.spec.names)} constants"
+        + (f", fixing {', '.join(result.base)} at the scenario's values" if result.base else "")
+        for label, result in mc.results.items()
+    )
     body = paragraph(
         f"{settings.monte_carlo_samples} Monte Carlo runs per scenario over the uncertain constants' "
-        f"ranges (seed {settings.seed}); {method.title()} indices on the scalar outcomes; PRIM finds the "
-        f"box of assumptions {settings.focus.discovery}. The samples, outcomes and percentile "
-        "bands are in the sensitivity/ folder beside this report."
+        f"ranges (seed {settings.seed}): {sampled}. A constant the uncertainty file declares for some "
+        "scenarios only (such as the shock that defines a scenario) is sampled in those alone. "
+        f"{method.title()} indices on the scalar outcomes; PRIM finds the "
+        f"box of assumptions {settings.focus.discovery}, keeping only the restrictions that matter. "
+        "The samples, outcomes and percentile bands are in the sensitivity/ folder beside this report."
     )
     # the figures the studies wrote, by file name
     written = {p.name: p for p in (*mc.files, *indices.files) if p.suffix == ".png"}
     if "fan_chart.png" in written:
         body += doc.image(written["fan_chart.png"], "sensitivity_fan_chart",
-                          "Percentile bands (5-25-50-75-95 %) of the banded outputs.")
+                          "Percentile bands (5-25-50-75-95 %) of the banded outputs, one panel per "
+                          "scenario and output; the dashed line is the scenario's deterministic run "
+                          "(every constant at its value). It need not follow the median: the model is "
+                          "not linear, so the run at the central assumptions is not the central run.")
     for label in indices.indices:
         body += doc.image(written[f"{label}_{method}.png"], f"sensitivity_{method}_{label}",
-                          f"{method.title()} indices, {label}.")
+                          f"{method.title()} indices, {label}"
+                          + (": parameters ranked by total index ST, the ten largest per outcome "
+                             "(all in the CSV); a negative first-order estimate is sampling noise, drawn "
+                             "at 0 with its interval." if method == "sobol" else "."))
     for label, box in mc.boxes.items():
         body += doc.image(written[f"{label}_prim.png"], f"sensitivity_prim_{label}",
                           f"PRIM box, {label}: {box.condition}.")
         limits = box.limits.reset_index()
-        body += paragraph(f"{label}: coverage {box.coverage:.0%}, density {box.density:.0%} ({box.engine} PRIM).")
+        body += paragraph(f"{label}: coverage {box.coverage:.0%}, density {box.density:.0%} ({box.engine} PRIM; "
+                          "only restrictions that matter: each raises the density and has a quasi-p "
+                          "value below 0.05).")
         body += html_table(limits, floatfmt="{:,.4g}")
     runs["sensitivity"] = {"mc": mc, "indices": indices}
     doc.add("sensitivity", "Uncertainty and sensitivity", body)
@@ -463,4 +408,6 @@ def section_sensitivity(doc: Document, model: Model, runs: dict[str, Any], setti
 
 def default_sections() -> list[Section]:
     """The analysis sections of the full report, in order (after the scenarios)."""
-    return [section_loops, section_ledger, section_sensitivity]
+    from pyloop.report.history_section import section_history
+
+    return [section_loops, section_ledger, section_sensitivity, section_history]
