@@ -216,14 +216,19 @@ def test_progress_bar_goes_to_stderr(cooling_model, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_a_step_of_1_256_keeps_every_saved_time_on_its_grid(tmp_path):
-    # PySD rounds the saved times of a 1/256 step to 7 decimals; the run's
-    # times must still be evenly spaced by the step, so that loop scores
-    # and the ledger can read the step from them
+@pytest.fixture
+def fine_cooling(tmp_path):
+    """cooling.mdl at TIME STEP 1/256, whose saved times PySD rounds to 7 decimals."""
     text = (MODELS / "cooling.mdl").read_text(encoding="utf-8").replace("TIME STEP  = 0.125", "TIME STEP  = 0.00390625")
     path = tmp_path / "fine_cooling.mdl"
     path.write_text(text, encoding="utf-8")
-    model = pyloop.load_model(path)
+    return pyloop.load_model(path)
+
+
+def test_a_step_of_1_256_keeps_every_saved_time_on_its_grid(fine_cooling):
+    # the run's times must still be evenly spaced by the step, so that loop
+    # scores and the ledger can read the step from them
+    model = fine_cooling
     frame = pyloop.run(model, final_time=2.0).frame
     steps = np.diff(frame.index.to_numpy())
     assert np.all(steps == 0.00390625)
@@ -233,15 +238,12 @@ def test_a_step_of_1_256_keeps_every_saved_time_on_its_grid(tmp_path):
     assert run_evaluator(model, pyloop.run(model, final_time=2.0)).time[1] == 0.00390625
 
 
-def test_a_batch_at_a_step_of_1_256_keeps_the_times_of_a_single_run(tmp_path):
+def test_a_batch_at_a_step_of_1_256_keeps_the_times_of_a_single_run(fine_cooling):
     # the vectorised engine reads PySD's clock, rounded to 7 decimals; its
     # times must be those of a single run, or integrals over them drift
     from pyloop.engine.vectorised import VectorEngine
 
-    text = (MODELS / "cooling.mdl").read_text(encoding="utf-8").replace("TIME STEP  = 0.125", "TIME STEP  = 0.00390625")
-    path = tmp_path / "fine_cooling.mdl"
-    path.write_text(text, encoding="utf-8")
-    model = pyloop.load_model(path)
+    model = fine_cooling
     single = pyloop.run(model, final_time=2.0).frame
     times, _ = VectorEngine(model).run({}, [model.variables[0].name], 3, final_time=2.0)
     assert np.array_equal(times, single.index.to_numpy())
