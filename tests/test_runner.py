@@ -247,3 +247,18 @@ def test_a_batch_at_a_step_of_1_256_keeps_the_times_of_a_single_run(fine_cooling
     single = pyloop.run(model, final_time=2.0).frame
     times, _ = VectorEngine(model).run({}, [model.variables[0].name], 3, final_time=2.0)
     assert np.array_equal(times, single.index.to_numpy())
+
+
+def test_validity_tests_show_their_runs_on_a_progress_bar(cooling_model, capsys):
+    from pyloop.validation.validity import validity_tests
+
+    scenarios = pyloop.load_scenarios(cooling_model)
+    names = list(scenarios.scenarios)
+    results = [pyloop.run(cooling_model, name) for name in names]
+    table = validity_tests(cooling_model, results, scenarios, names, progress=True)
+    err = capsys.readouterr().err
+    # counted: the quality gate, then one Simlin run per scenario
+    assert "validity tests:" in err and f"0/{1 + len(names)} " in err and "run/s" in err
+    assert len(table) == 3
+    validity_tests(cooling_model, results, scenarios, names, progress=False)
+    assert capsys.readouterr().err == ""

@@ -5,6 +5,7 @@ comparison, non-negative stocks, extreme conditions and money conservation.
 
 from __future__ import annotations
 
+import sys
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -31,6 +32,7 @@ def validity_tests(
     scenario_file: ScenarioFile,
     names: Sequence[str],
     ring_errors: Mapping[str, float] | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run the validity tests and return one row per test.
 
@@ -41,14 +43,32 @@ def validity_tests(
         names: the scenario names run (the extreme-condition runs repeat them).
         ring_errors: largest ring conservation error (B$) of each audited
             scenario, from the money ledger; no conservation row without it.
+        progress: a progress bar on stderr with the tests' runs done and the
+            time left (None: when stderr is a terminal).
 
     Returns:
         Columns ``test``, ``result`` (pass, FAIL, not run, or a count of
         errors) and ``detail``.
     """
+    from tqdm import tqdm
+
+    from pyloop.validation.calibration import read_extremes
+
+    checks = declaration_path(model, "calibration")
+    extremes = read_extremes(checks) if checks.is_file() else {}
+    # the quality gate (with its halved-step runs) counts as one step
+    bar = tqdm(total=1 + len(results) + len(extremes) * len(names), desc="validity tests", unit="run",
+               file=sys.stderr, leave=False, disable=None if progress is None else not progress)
+    try:
+        return pd.DataFrame(_validity_rows(model, results, scenario_file, names, ring_errors, extremes, bar))
+    finally:
+        bar.close()
+
+
+def _validity_rows(model, results, scenario_file, names, ring_errors, extremes, bar) -> list[dict]:
+    """The rows of :func:`validity_tests`, advancing ``bar`` by one per run."""
     from pyloop.engine.simlin import run as simlin_run
     from pyloop.engine.simlin import simlin_ident
-    from pyloop.validation.calibration import read_extremes
     from pyloop.validation.quality import check_model
 
     rows = []
@@ -63,6 +83,7 @@ def validity_tests(
         }
     except PyloopError as exc:  # e.g. a model the unit checker cannot read: say so, do not fail the report
         quality = {"result": "not run", "detail": str(exc)}
+    bar.update(1)
     rows.append(
         {
             "test": f"Model quality (pyloop check --profile {profile}: units by Simlin"
@@ -77,6 +98,7 @@ def validity_tests(
         other_times = []  # runs for which the engines save different times
         for result in results:
             other = simlin_run(model.path, result.constants, idents)
+            bar.update(1)
             times = result.frame.index.intersection(other.index)
             if len(times) < len(result.frame.index) or len(times) < len(other.index):
                 other_times.append(result.name)
@@ -108,8 +130,6 @@ def validity_tests(
             "detail": "; ".join(f"{n}: {s} {v:.3g}" for n, s, v in negative[:5]) or f"{len(stocks)} stocks checked",
         }
     )
-    checks = declaration_path(model, "calibration")
-    extremes = read_extremes(checks) if checks.is_file() else {}
     if extremes:
         failures = []
         for case, constants in extremes.items():
@@ -119,6 +139,8 @@ def validity_tests(
                 except PyloopError as exc:
                     failures.append(f"{case}, {name}: {exc}")
                     continue
+                finally:
+                    bar.update(1)
                 low = [s for s in stocks if _lowest(result.frame, s) < -1e-9]
                 if low:
                     failures.append(f"{case}, {name}: {', '.join(low)} below zero")
@@ -138,4 +160,4 @@ def validity_tests(
                 "detail": f"largest error {worst:.1g} B$ in {', '.join(ring_errors)} (tolerance 1e-6 B$)",
             }
         )
-    return pd.DataFrame(rows)
+    return rows
