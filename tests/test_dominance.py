@@ -162,3 +162,18 @@ def test_figure_colours_the_trajectory_by_polarity(logistic):
     red = [line for line in top.get_lines() if line.get_color() == "#c0392b"][0]
     assert red.get_xdata().max() <= dominance.phases[0].end + 1e-9
     assert low.get_legend().get_texts()[0].get_text() == dominance.groups[0].label
+
+
+def test_figure_title_fits_inside_the_figure(logistic):
+    # the title names the variable and the run; it must not be cut at the
+    # figure's edge when the legend widens the figure's content
+    from pyloop.plots import variable_dominance_figure
+
+    model, result = logistic
+    dominance = variable_dominance(model, result, "Population")
+    fig = variable_dominance_figure(dominance, result.frame["Population"])
+    fig.canvas.draw()
+    title = fig.get_suptitle()
+    assert title.startswith("What drives 'Population'")
+    box = fig._suptitle.get_window_extent()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width

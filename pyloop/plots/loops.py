@@ -253,7 +253,9 @@ def variable_dominance_figure(dominance, values, top: int = 8) -> Figure:
     start, end = dominance.window
     top_ax.axvspan(start, end, color="#f4d03f", alpha=0.12, linewidth=0)
     top_ax.set_ylabel(dominance.variable, fontsize=9)
-    top_ax.set_title(
+    # a figure title: constrained layout keeps it inside the figure, where an
+    # axes title as wide as the axes and the legend would be cut
+    fig.suptitle(
         f"What drives '{dominance.variable}' in run '{dominance.run}': red reinforcing, "
         "blue balancing",
         fontsize=10,
