@@ -31,10 +31,12 @@ from pyloop.runner import key_variables
 from pyloop.text_format import format_share, format_year
 
 __all__ = [
+    "RUNAWAY_CHANGE",
     "knockout_changes",
     "loop_variables",
     "phase_leaders",
     "polarity_sentence",
+    "runaway_knockouts",
     "section_loops",
     "short_label",
     "strongest_knockout",
