@@ -99,8 +99,8 @@ def test_the_full_section_calibrates_and_forecasts_the_events(cooling_with_histo
     forecast = next(t for t in tables if "event" in t.columns)
     # the events the model lacks are left out; the tea cools to the end of every run
     assert list(forecast["event"]) == ["Tea coolest"]
-    assert forecast.loc[0, "share of draws"] == 1
-    assert forecast.loc[0, "50 %"] == pytest.approx(30.0)
+    assert forecast.loc[0, "share of draws"] == "100%"
+    assert float(forecast.loc[0, "50 %"]) == pytest.approx(30.0)
     assert "history_event_tea_coolest.png" in doc.figures
 
 
@@ -122,3 +122,14 @@ def test_event_times():
     np.testing.assert_array_equal(event_times(times, series, "trough"), [np.nan, 3.0])
     with pytest.raises(PyloopError, match="unknown event kind 'peak'"):
         event_times(times, series, "peak")
+
+
+def test_the_forecast_row_says_never_and_gives_the_share_in_percent():
+    from pyloop.report.history_section import _forecast_row
+
+    draws = np.array([np.nan, 2030.0, 2031.0, np.nan])
+    row = _forecast_row("First contract cancellation", np.nan, 2030.5, draws)
+    assert row["baseline"] == "never" and row["calibrated"] == "2030.5"
+    assert row["share of draws"] == "50%"
+    assert row["50 %"] == "2030.5"
+    assert _forecast_row("x", np.nan, np.nan, np.full(3, np.nan))["95 %"] == "never"

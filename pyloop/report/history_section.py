@@ -27,6 +27,7 @@ from pyloop.errors import PyloopError
 from pyloop.report.document import Document, html_table, paragraph
 from pyloop.report.sections import skipped
 from pyloop.report.settings import ReportSettings
+from pyloop.text_format import format_share, format_year
 
 __all__ = [
     "EVENT_KINDS",
@@ -118,11 +119,18 @@ def event_times(times: np.ndarray, series: np.ndarray, how: str) -> np.ndarray:
 
 
 def _forecast_row(label: str, baseline: float, calibrated: float, draws: np.ndarray) -> dict[str, Any]:
+    """One row of the forecast table, written for reading: times as years
+    ("never" where the event does not happen in the run), the share of
+    draws in which it happens in percent."""
     happened = draws[np.isfinite(draws)]
-    row: dict[str, Any] = {"event": label, "baseline": baseline, "calibrated": calibrated,
-                           "share of draws": len(happened) / max(len(draws), 1)}
+
+    def when(t: float) -> str:
+        return format_year(t) if np.isfinite(t) else "never"
+
+    row: dict[str, Any] = {"event": label, "baseline": when(baseline), "calibrated": when(calibrated),
+                           "share of draws": format_share(len(happened) / max(len(draws), 1), 0)}
     for q in (5, 50, 95):
-        row[f"{q} %"] = float(np.percentile(happened, q)) if len(happened) else np.nan
+        row[f"{q} %"] = when(float(np.percentile(happened, q))) if len(happened) else "never"
     return row
 
 
