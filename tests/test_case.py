@@ -102,3 +102,15 @@ def test_a_runaway_knockout_is_said_apart_from_the_strongest_change():
     text = _loops_answer(numbers)
     assert "Switching off B4 Market saturation lets Backlog run away" in text
     assert "Of the other named loops, switching off R3 Sentiment momentum changes the most: it lowers the peak value of Backlog in baseline by 27 %." in text
+
+
+def test_refit_fits_every_constant_marked_fitted_within_its_range(circular_model):
+    from pyloop.case.refit import fitted_constants, rounded
+
+    bounds = fitted_constants(circular_model)
+    marked = [v.name for v in circular_model.variables
+              if v.kind == "constant" and (v.comment or "").startswith("Fitted:")]
+    assert sorted(bounds) == sorted(marked) and len(bounds) >= 8
+    for name, (low, high) in bounds.items():
+        assert low <= circular_model.defaults[name] <= high, name
+    assert rounded(0.4567) == 0.46 and rounded(1.1567) == 1.16 and rounded(679.4) == 679

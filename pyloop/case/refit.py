@@ -1,8 +1,8 @@
-"""Fit the constants of ai_circular_finance.mdl marked ``Fitted:`` in their comments.
+"""Refit the constants of ai_circular_finance.mdl marked ``Fitted:`` in their comments.
 
 Run from the repository root::
 
-    python models/fit_ai_circular_finance.py [--generations 400] [--seed 1]
+    python -m pyloop.case.refit [--model models/ai_circular_finance.mdl] [--generations 400] [--seed 1]
 
 The fit minimises one payoff over the fitted constants, each within its Vensim
 range, with scipy's vectorised differential evolution driving pyloop's
@@ -39,15 +39,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-MODEL = HERE / "ai_circular_finance.mdl"
+from pyloop.case.ai_circular_finance import DEFAULT_MODEL
 
 #: History rows: (variable, time in Year, observed value).
 HISTORY = [
@@ -62,7 +60,8 @@ HISTORY = [
     ("Total Lab Commitments", 2025.849, 1400.0),
     ("AI Lab Valuation", 2025.753, 500.0),
 ]
-#: The runs in each batch, in order: baseline, music_stops, ai_boom, R1-R3 off.
+#: The equity shock of music_stops, the second run of each batch (the runs
+#: of a batch, in order: baseline, music_stops, ai_boom, R1-R3 off).
 SHOCK = {"Equity Appetite Shock Time": 2026.5, "Equity Appetite Shock Size": 0.7}
 BOOM_GROWTH_FACTOR = 1.33
 BOOM_CEILING_FACTOR = 2.5
@@ -218,21 +217,22 @@ def rounded(value: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                        help=f"the model to refit (default: {DEFAULT_MODEL})")
     parser.add_argument("--generations", type=int, default=400, help="generations of differential evolution")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument("--popsize", type=int, default=4, help="population per fitted constant")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(HERE.parent))
     from scipy.optimize import differential_evolution
 
     import pyloop
 
     warnings.simplefilter("ignore")
-    model = pyloop.load_model(MODEL)
+    model = pyloop.load_model(args.model)
     bounds = fitted_constants(model)
     names = sorted(bounds)
     with tempfile.TemporaryDirectory() as folder:
-        fine_model = pyloop.load_model(finer_copy(MODEL, Path(folder)))
+        fine_model = pyloop.load_model(finer_copy(Path(args.model), Path(folder)))
     payoff = Payoff(model, fine_model, names)
     x0 = np.array([model.defaults[n] for n in names])
     start_cost, _ = payoff(x0[None, :], parts=True)
