@@ -39,7 +39,14 @@ import numpy as np
 
 from pyloop.errors import PyloopError, suggest
 
-__all__ = ["ObservationError", "Observations", "REQUIRED_COLUMNS", "observations_from_arrays", "read_observations"]
+__all__ = [
+    "ObservationError",
+    "Observations",
+    "REQUIRED_COLUMNS",
+    "observations_from_arrays",
+    "observations_path",
+    "read_observations",
+]
 
 #: Columns every observations file has.
 REQUIRED_COLUMNS = ("variable", "time", "value")
@@ -85,6 +92,13 @@ class Observations:
             tuple(v for v, keep in zip(self.variable, mask) if keep),
             self.time[mask], self.value[mask], self.sd[mask], self.weight[mask], self.path,
         )
+
+
+def observations_path(model_path: str | os.PathLike[str]) -> Path:
+    """The observations file beside a model: ``X.mdl`` -> ``X.observations.csv``
+    (which may not exist)."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".observations.csv")
 
 
 def _number(text: str, column: str, row: int, file: str) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from pyloop.errors import PyloopError
 from pyloop.declarations.observations import Observations
 
-__all__ = ["Evaluator", "FitParameter", "payoff"]
+__all__ = ["Evaluator", "FitParameter", "interpolate", "payoff"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _run_batch(
     return times, {c: np.column_stack([f[c].to_numpy(dtype=float) for f in frames]) for c in columns}
 
 
-def _interpolate(times: np.ndarray, series: np.ndarray, at: np.ndarray) -> np.ndarray:
+def interpolate(times: np.ndarray, series: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Linear interpolation of each column of ``series`` (times x samples) at
     the times ``at``; returns (len(at) x samples)."""
     if len(times) == 1:
@@ -208,7 +208,7 @@ class Evaluator:
         names = np.array(obs.variable, dtype=object)
         for v in variables:
             rows = np.flatnonzero(names == v)
-            out[:, rows] = _interpolate(times, series[v], obs.time[rows]).T
+            out[:, rows] = interpolate(times, series[v], obs.time[rows]).T
         out[~np.isfinite(out)] = np.nan
         return out
 

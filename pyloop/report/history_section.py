@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -35,7 +34,6 @@ __all__ = [
     "POSTERIOR_STEPS",
     "event_times",
     "history_table",
-    "observations_path",
     "section_history",
 ]
 
@@ -54,11 +52,6 @@ def _say(message: str) -> None:
     print(f"  against history: {message}", file=sys.stderr, flush=True)
 
 
-def observations_path(model: Model) -> Path:
-    """Where the model's observations file would be (``<model>.observations.csv``)."""
-    return model.path.with_name(model.path.stem + ".observations.csv")
-
-
 def history_table(obs: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """Each observation against a run.
 
@@ -74,10 +67,14 @@ def history_table(obs: Any, frame: pd.DataFrame) -> pd.DataFrame:
         the observed value) and ``within tolerance`` (the error at most one
         standard deviation of the observation).
     """
+    from pyloop.fitting.evaluation import interpolate
+
     index = frame.index.to_numpy(dtype=float)
-    model_values = np.array([
-        np.interp(t, index, frame[v].to_numpy(dtype=float)) for v, t in zip(obs.variable, obs.time)
-    ])
+    names = np.asarray(obs.variable, dtype=object)
+    model_values = np.empty(len(names))
+    for v in obs.variables:
+        rows = names == v
+        model_values[rows] = interpolate(index, frame[v].to_numpy(dtype=float)[:, None], obs.time[rows])[:, 0]
     error = model_values - obs.value
     with np.errstate(divide="ignore", invalid="ignore"):
         percent = 100.0 * error / np.abs(obs.value)
@@ -157,11 +154,11 @@ def _posterior(model: Model, obs: Any, params: Sequence[Any], base: dict[str, fl
 
 def section_history(doc: Document, model: Model, runs: dict[str, Any], settings: ReportSettings) -> None:
     """The model against the observed record, a calibration to it and the forecast of its events."""
-    from pyloop.declarations.observations import read_observations
+    from pyloop.declarations.observations import observations_path, read_observations
     from pyloop.fitting.calibrate import fit_parameters
     from pyloop.plots.fit import event_figure, fit_figure
 
-    path = observations_path(model)
+    path = observations_path(model.path)
     if not path.is_file():
         skipped(doc, ANCHOR, TITLE, f"the model has no observations file ({path.name} beside it)")
         return

@@ -149,24 +149,26 @@ def knockout_changes(runs: dict[str, Any], variables: list[str], scenario: str) 
     """The knockout table of one scenario from its knockout runs (``"base"``
     and one run per loop id, as :func:`pyloop.analysis.loops.knockouts`
     returns them): one row per loop and variable, with the base value and
-    the change in percent of the base's magnitude (NaN where the base is 0)
-    of its peak, trough and final value, and the time of the base's peak and
-    trough."""
+    the change as a fraction of the base's magnitude (NaN where the base is 0)
+    of its peak, trough and final value (the rows of
+    :func:`pyloop.analysis.loops.knockout_table`), and the time of the
+    base's peak and trough."""
+    from pyloop.analysis.loops.knockout import knockout_rows
+
     base = runs["base"].frame
+    found = {(row["loop"], row["output"]): row for row in knockout_rows(scenario, runs)}
     rows = []
-    for lid, knocked in runs.items():
+    for lid in runs:
         if lid == "base":
             continue
         for variable in variables:
-            b, k = base[variable], knocked.frame[variable]
+            found_row = found[(lid, variable)]
             row: dict[str, Any] = {"scenario": scenario, "loop": lid, "variable": variable}
-            for measure, fb, fk in zip(
-                KNOCKOUT_MEASURES, (b.max(), b.min(), b.iloc[-1]), (k.max(), k.min(), k.iloc[-1])
-            ):
-                row[f"base {measure}"] = float(fb)
-                row[f"{measure} change"] = float((fk - fb) / abs(fb)) if fb else float("nan")
-            row["base peak time"] = float(b.idxmax())
-            row["base trough time"] = float(b.idxmin())
+            for measure in KNOCKOUT_MEASURES:
+                row[f"base {measure}"] = float(found_row[f"base {measure}"])
+                row[f"{measure} change"] = float(found_row[f"{measure} change %"]) / 100
+            row["base peak time"] = float(base[variable].idxmax())
+            row["base trough time"] = float(base[variable].idxmin())
             rows.append(row)
     return pd.DataFrame(rows)
 

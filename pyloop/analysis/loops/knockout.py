@@ -155,7 +155,7 @@ def knockout_table(
                 model, scenario, policy, outputs, loops=loops or None, catalogue=catalogue,
                 params=params, on_run=None if bar is None else (lambda _name: bar.update()),
             )
-            rows += _table_rows(scenario, runs)
+            rows += knockout_rows(scenario, runs)
     finally:
         if bar is not None:
             bar.close()
@@ -176,11 +176,16 @@ def _progress_bar(total: int, enabled: bool | None):
     return tqdm(total=total, desc="knockout runs", unit="run", file=sys.stderr, leave=False)
 
 
-def _table_rows(scenario: str | None, runs: dict[str, RunResult]) -> list[dict[str, object]]:
-    """Rows of :func:`knockout_table` for one scenario's runs."""
+def knockout_rows(scenario: str | None, runs: Mapping[str, RunResult]) -> list[dict[str, object]]:
+    """Rows of :func:`knockout_table` for one scenario's knockout runs
+    (``"base"`` and one run per loop id, as :func:`knockouts` returns them):
+    one per loop and output, in the runs' order and the base run's column
+    order."""
     rows = []
-    base = runs.pop("base")
+    base = runs["base"]
     for lid, knocked in runs.items():
+        if lid == "base":
+            continue
         for out in base.frame.columns:
             b = base.frame[out].to_numpy(dtype=float)
             k = knocked.frame[out].to_numpy(dtype=float)

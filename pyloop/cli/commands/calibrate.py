@@ -18,7 +18,7 @@ def calibrate_constants(args: argparse.Namespace) -> int:
     print a summary."""
     from pyloop.fitting.outputs import write_calibration
     from pyloop.fitting.calibrate import RHAT_LIMIT, CalibrationSettings, Checkpoint, calibrate, fit_parameters
-    from pyloop.declarations.observations import read_observations
+    from pyloop.declarations.observations import observations_path, read_observations
     from pyloop.runner import validate_constants
 
     if args.workers is not None and args.workers < 1:
@@ -26,7 +26,7 @@ def calibrate_constants(args: argparse.Namespace) -> int:
     if args.samples < 2:
         raise PyloopError(f"--samples must be at least 2, not {args.samples}")
     model = load_model(model_path(args.model))
-    data = Path(args.data) if args.data else model.path.with_name(model.path.stem + ".observations.csv")
+    data = Path(args.data) if args.data else observations_path(model.path)
     obs = read_observations(data, model)
     parameters = fit_parameters(model, args.param)
     sf = load_scenarios(model)
