@@ -210,6 +210,55 @@ def test_short_chains_warn_about_r_hat(cooling_copy):
     assert warned == (not r_hat <= RHAT_LIMIT)
 
 
+# ---------------------------------------------------------------- sampler
+def test_range_student_t_is_a_t_density_in_logit_coordinates():
+    from scipy import stats
+    from pyloop.fitting.posterior import RangeStudentT
+
+    rng = np.random.default_rng(0)
+    points = 2.0 + 3.0 / (1 + np.exp(-rng.normal(0.3, 0.8, size=(500, 1))))  # inside [2, 5]
+    low, high = np.array([2.0]), np.array([5.0])
+    t = RangeStudentT(points, low, high, df=5, inflate=1.2)
+    draws = t.draw(10_000, np.random.RandomState(1))
+    assert np.all((draws > 2.0) & (draws < 5.0))
+    x = np.linspace(2.01, 4.99, 50)[:, None]
+    p = (x[:, 0] - 2.0) / 3.0
+    u = np.log(p / (1 - p))
+    scale = 1.2 * np.sqrt(np.cov(np.log((points[:, 0] - 2) / (5 - points[:, 0]))) + 1e-6)
+    expected = stats.t.logpdf(u, 5, loc=t.mean[0], scale=scale) - np.log(3.0 * p * (1 - p))
+    offset = t.log_density(x) - expected
+    assert np.ptp(offset) < 1e-9  # the same density up to its normalising constant
+
+
+class _GaussianPayoff:
+    """Stands in for an Evaluator: the payoff of two constants is a sum of
+    squared standardised errors, so the posterior is a Gaussian cut by the ranges."""
+
+    parameters = (FitParameter("a", 0.0, 10.0), FitParameter("b", 0.0, 1.0))
+    mean, sd = np.array([3.0, 0.05]), np.array([0.5, 0.1])
+
+    def payoff(self, x, obs):
+        return (((x - self.mean) / self.sd) ** 2).sum(axis=1)
+
+
+def test_posterior_sampler_reproduces_a_known_posterior_against_a_bound():
+    from scipy import stats
+    from pyloop.fitting.posterior import diagnose, sample_posterior
+
+    target = _GaussianPayoff()
+    start = target.mean + 0.01 * np.random.default_rng(2).standard_normal((32, 2))
+    start[:, 1] = np.abs(start[:, 1])
+    chain = sample_posterior(target, None, start, steps=600, seed=4, progress=False).kept(0.5)
+    draws = chain.flat()
+    b = stats.truncnorm((0 - 0.05) / 0.1, (1 - 0.05) / 0.1, loc=0.05, scale=0.1)
+    assert draws[:, 0].mean() == pytest.approx(3.0, abs=0.03)
+    assert draws[:, 0].std() == pytest.approx(0.5, rel=0.05)
+    assert draws[:, 1].mean() == pytest.approx(b.mean(), abs=0.005)
+    assert draws[:, 1].std() == pytest.approx(b.std(), rel=0.05)
+    assert max(d["r_hat"] for d in diagnose(chain, ["a", "b"]).values()) < RHAT_LIMIT
+    assert chain.accepted.mean() / 600 > 0.3  # the proposal has adapted to the posterior
+
+
 # -------------------------------------------------------------------- CLI
 @pytest.fixture
 def teacup_data(tmp_path):
@@ -277,7 +326,8 @@ def test_cli_errors_are_one_line_and_write_nothing(teacup_data, tmp_path, capsys
     assert not (tmp_path / ".fit.calibrate-checkpoint").exists()
 
 
-def test_an_interrupted_calibration_resumes_to_the_same_files(teacup_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("pieces", [3, 7], ids=["in the burn-in", "after the burn-in"])
+def test_an_interrupted_calibration_resumes_to_the_same_files(teacup_data, tmp_path, monkeypatch, pieces):
     model, data = teacup_data
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     assert cli.main(calibrate_args(model, data, whole)) == 0
@@ -285,13 +335,13 @@ def test_an_interrupted_calibration_resumes_to_the_same_files(teacup_data, tmp_p
     saved = Checkpoint.save_chain
     calls = []
 
-    def interrupt_after_three(self, chain, state):
+    def interrupt(self, chain, state):
         saved(self, chain, state)
         calls.append(chain.steps)
-        if len(calls) == 3:
+        if len(calls) == pieces:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(Checkpoint, "save_chain", interrupt_after_three)
+    monkeypatch.setattr(Checkpoint, "save_chain", interrupt)
     assert cli.main(calibrate_args(model, data, resumed)) == 130
     assert not resumed.exists()
     assert (tmp_path / ".resumed.calibrate-checkpoint" / "chain.npz").is_file()

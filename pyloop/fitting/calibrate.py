@@ -487,7 +487,8 @@ def calibrate(
                     checkpoint.save_fit(fit)
             start = start_walkers(evaluator, fit_obs, fit.x, walkers, settings.seed)
             chain = sample_posterior(evaluator, fit_obs, start, settings.samples, settings.seed,
-                                     checkpoint, settings.chunks, progress)
+                                     checkpoint, settings.chunks, progress,
+                                     burn=int(settings.samples * settings.burn_fraction))
             fitted = evaluator.at(np.array([fit.x]), obs)[0]
     except PyloopError:
         if checkpoint:  # a failure, not an interruption: the same inputs would fail again

@@ -23,7 +23,7 @@ from pyloop.fitting.evaluation import Evaluator
 if TYPE_CHECKING:
     from pyloop.fitting.checkpoint import Checkpoint
 
-__all__ = ["Chain", "bars_disabled", "diagnose", "sample_posterior", "start_walkers"]
+__all__ = ["Chain", "RangeStudentT", "bars_disabled", "diagnose", "sample_posterior", "start_walkers"]
 
 
 def bars_disabled(progress: bool | None) -> bool | None:
@@ -115,33 +115,112 @@ class Chain:
         return self.positions.reshape(-1, self.positions.shape[-1])
 
 
-def _moves() -> list:
-    """emcee's moves: half kernel-density proposals drawn from the other
-    half-ensemble (``KDEMove``: nearly independent draws once the ensemble
-    covers the posterior, so short autocorrelation times), half
-    differential-evolution moves (``DEMove``: local steps along the
-    ensemble's correlations, robust where the posterior is far from
-    Gaussian)."""
+class RangeStudentT:
+    """A multivariate Student t in the logit coordinates of the ranges.
+
+    Each constant ``x`` in ``[low, high]`` maps to
+    ``u = log((x - low) / (high - x))``, so the density covers the open
+    ranges, leans against a bound where the posterior does, and has heavier
+    tails than the points it is fitted to (``df`` degrees of freedom, scale
+    ``inflate`` times their spread).
+    """
+
+    def __init__(self, points: np.ndarray, low: np.ndarray, high: np.ndarray,
+                 df: float = 5.0, inflate: float = 1.2):
+        self.low, self.width = low, high - low
+        u = self._logit(points)[0]
+        d = u.shape[1]
+        # a ridge keeps the scale positive definite when the points are few or collinear
+        cov = np.atleast_2d(np.cov(u.T)) + 1e-6 * np.eye(d)
+        self.mean = u.mean(axis=0)
+        self.chol = np.linalg.cholesky(inflate**2 * cov)
+        self.df, self.d = df, d
+        self._log_det = 2.0 * np.log(np.diag(self.chol)).sum()
+
+    def _logit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.clip((np.atleast_2d(x) - self.low) / self.width, 1e-12, 1 - 1e-12)
+        return np.log(p / (1 - p)), p
+
+    def draw(self, n: int, random: np.random.RandomState) -> np.ndarray:
+        """``n`` points inside the ranges (n x parameters)."""
+        z = random.standard_normal((n, self.d)) @ self.chol.T
+        w = random.chisquare(self.df, n) / self.df
+        u = self.mean + z / np.sqrt(w)[:, None]
+        return self.low + self.width / (1 + np.exp(-u))
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Log-density at ``x`` (in the constants' own units), up to a constant."""
+        u, p = self._logit(x)
+        y = np.linalg.solve(self.chol, (u - self.mean).T)
+        m = (y * y).sum(axis=0)
+        log_t = -0.5 * (self.df + self.d) * np.log1p(m / self.df) - 0.5 * self._log_det
+        return log_t - np.log(self.width * p * (1 - p)).sum(axis=1)
+
+    def proposal(self, coords: np.ndarray, random: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        """emcee's ``MHMove`` proposal: independent draws and the log ratio
+        ``log q(x) - log q(x')`` that makes the move a Metropolis-Hastings step."""
+        new = self.draw(coords.shape[0], random)
+        return new, self.log_density(coords) - self.log_density(new)
+
+
+#: Share of the independence move among the moves (the rest are DE moves).
+INDEPENDENCE_SHARE = 0.8
+
+
+def _moves(proposal: RangeStudentT | None) -> list:
+    """emcee's moves: mostly independence Metropolis-Hastings draws from
+    ``proposal`` (nearly independent draws when it resembles the posterior,
+    so short autocorrelation times; all walkers in one population run), the
+    rest differential-evolution moves (``DEMove``: local steps along the
+    ensemble's correlations, which keep exploring wherever the proposal is
+    thin). DE moves only when there is no proposal."""
     import emcee
 
-    return [(emcee.moves.KDEMove(), 0.5), (emcee.moves.DEMove(), 0.5)]
+    if proposal is None:
+        return [emcee.moves.DEMove()]
+    return [(emcee.moves.MHMove(proposal.proposal), INDEPENDENCE_SHARE),
+            (emcee.moves.DEMove(), 1 - INDEPENDENCE_SHARE)]
+
+
+def _fitted_proposal(points: np.ndarray, low: np.ndarray, high: np.ndarray) -> RangeStudentT | None:
+    try:
+        proposal = RangeStudentT(points.reshape(-1, points.shape[-1]), low, high)
+    except np.linalg.LinAlgError:
+        return None
+    return proposal if np.all(np.isfinite(proposal.chol)) and np.all(np.isfinite(proposal.mean)) else None
+
+
+def _blocks(steps: int, burn: int, size: int) -> list[tuple[int, int]]:
+    """Pieces of the chain: ``size`` steps each, with a boundary at ``burn``."""
+    edges = sorted(set(range(0, steps, size)) | {min(burn, steps), steps})
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def sample_posterior(
     evaluator: Evaluator, obs: Observations, start: np.ndarray, steps: int, seed: int,
     checkpoint: "Checkpoint | None" = None, chunks: int = 10, progress: bool | None = None,
+    burn: int | None = None,
 ) -> Chain:
     """Sample the posterior with ``emcee.EnsembleSampler(vectorize=True)``.
 
-    The chain runs in ``chunks`` pieces; after each, ``checkpoint`` (if
+    The chain runs in ``chunks`` pieces (with a boundary at step ``burn``,
+    default half the steps). The independence proposal adapts during the
+    burn-in: each piece draws from a :class:`RangeStudentT` fitted to the
+    walkers' positions in the piece before (to the starting points in the
+    first). From ``burn`` on it is fixed, fitted to the second half of the
+    burn-in, so the kept steps are a Markov chain with the posterior as
+    its stationary distribution. After each piece, ``checkpoint`` (if
     given) saves the chain so far and the sampler's random state, and a
     chain found there is continued, giving the same draws as an
-    uninterrupted run.
+    uninterrupted run (the proposals are refitted from the saved chain).
     """
     import emcee
     from tqdm import tqdm
 
     walkers, d = start.shape
+    burn = steps // 2 if burn is None else burn
+    low = np.array([p.low for p in evaluator.parameters])
+    high = np.array([p.high for p in evaluator.parameters])
     log_prob = _log_probability(evaluator, obs)
     done = checkpoint.load_chain() if checkpoint else None
     if done is None:
@@ -153,16 +232,25 @@ def sample_posterior(
     bar = tqdm(total=steps, initial=done.steps, desc="posterior (steps)", file=sys.stderr,
                disable=bars_disabled(progress), leave=False)
     try:
-        while done.steps < steps:
-            n = min(size, steps - done.steps)
-            sampler = emcee.EnsembleSampler(walkers, d, log_prob, vectorize=True, moves=_moves())
-            for state in sampler.sample(state, iterations=n):
+        previous = start[None]
+        for first, last in _blocks(steps, burn, size):
+            if last <= done.steps:
+                previous = done.positions[first:last]
+                continue
+            if first >= burn > 0:
+                points = done.positions[burn // 2:burn]
+            else:
+                points = previous
+            sampler = emcee.EnsembleSampler(walkers, d, log_prob, vectorize=True,
+                                            moves=_moves(_fitted_proposal(points, low, high)))
+            for state in sampler.sample(state, iterations=last - first):
                 bar.update(1)
             done = Chain(
                 np.concatenate([done.positions, sampler.get_chain()]),
                 np.concatenate([done.log_prob, sampler.get_log_prob()]),
                 done.accepted + sampler.backend.accepted,
             )
+            previous = done.positions[first:last]
             if checkpoint:
                 checkpoint.save_chain(done, state)
     finally:

@@ -37,9 +37,9 @@ __all__ = [
     "section_history",
 ]
 
-#: MCMC steps per walker of the report's calibration (half are burn-in; short, to keep
-#: the report quick: the section prints the R-hat and any warning).
-POSTERIOR_STEPS = 200
+#: MCMC steps per walker of the report's calibration (half are burn-in; enough for an
+#: R-hat below 1.05 on the case model's eight constants: the section prints it and any warning).
+POSTERIOR_STEPS = 300
 #: Posterior draws run to the final time for the band and the forecast.
 POSTERIOR_DRAWS = 300
 #: How an event's time is read off a series (see :func:`event_times`).
