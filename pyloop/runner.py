@@ -46,6 +46,7 @@ __all__ = [
     "run_many",
     "run_plan",
     "run_plans",
+    "run_together",
     "run_name",
     "validate_constants",
 ]
@@ -458,6 +459,73 @@ def run_plan(model: Model, plan: RunPlan) -> RunResult:
     units = MappingProxyType({c: _units(model, c) for c in frame.columns})
     return RunResult(plan.name, model.name, plan.scenario, plan.policy, plan.constants, frame, units,
                      model.time.units, plan.warnings)
+
+
+#: Most runs :func:`run_together` puts in one vectorised run (bounds its memory:
+#: every saved value of every run is held until the batch ends).
+TOGETHER_BATCH = 32
+
+
+def run_together(model: Model, plans: Sequence[RunPlan]) -> list[RunResult | SimulationError]:
+    """Run planned runs that differ only in their constants in vectorised
+    PySD runs of up to :data:`TOGETHER_BATCH` runs each (see
+    :mod:`pyloop.engine.vectorised`).
+
+    Each plan's result is its :class:`RunResult`, with the frame a run of
+    its own would have (values equal to rounding), or the
+    :class:`SimulationError` such a run would raise (a NaN or infinite
+    value, named as :func:`check_finite` names it). Plans with their own
+    time step or saving interval (other than the model's), different final
+    times or columns, a model that cannot run with array-valued constants,
+    and a batch in which an equation fails run one by one.
+    """
+    out: list[RunResult | SimulationError] = []
+    for start in range(0, len(plans), TOGETHER_BATCH):
+        out += _run_batch(model, plans[start:start + TOGETHER_BATCH])
+    return out
+
+
+def _run_batch(model: Model, plans: Sequence[RunPlan]) -> list[RunResult | SimulationError]:
+    from pyloop.engine.vectorised import NotVectorisable, VectorEngine
+
+    def alone(plan: RunPlan) -> RunResult | SimulationError:
+        try:
+            return run_plan(model, plan)
+        except SimulationError as exc:
+            return exc
+
+    splits = [_split_timing(p.constants, p.final_time, p.time_step) for p in plans]
+    clock = model.time
+    same = (
+        len(plans) > 1
+        and all(t["time_step"] in (None, clock.time_step) and t["saveper"] in (None, clock.saveper)
+                for _, t in splits)
+        and len({t["final_time"] for _, t in splits}) == 1
+        and len({p.return_columns for p in plans}) == 1
+    )
+    keys = sorted({k for plain, _ in splits for k in plain})
+    defaults = model.defaults
+    if not same or not all(np.ndim(defaults[k]) == 0 for k in keys):
+        return [alone(p) for p in plans]
+    values = {k: np.array([plain.get(k, defaults[k]) for plain, _ in splits], dtype=float) for k in keys}
+    columns = list(plans[0].return_columns or model.output_columns)
+    try:
+        times, series = VectorEngine(model).run(values, columns, len(plans), final_time=splits[0][1]["final_time"])
+    except (NotVectorisable, SimulationError):  # each run then fails, or not, on its own
+        return [alone(p) for p in plans]
+    index = pd.Index(times, name="time")
+    out: list[RunResult | SimulationError] = []
+    for i, (plan, (plain, timing)) in enumerate(zip(plans, splits)):
+        frame = pd.DataFrame({c: series[c][:, i] for c in columns}, index=index)
+        try:
+            check_finite(model, frame, plan.name, plain, timing)
+        except SimulationError as exc:
+            out.append(exc)
+            continue
+        units = MappingProxyType({c: _units(model, c) for c in frame.columns})
+        out.append(RunResult(plan.name, model.name, plan.scenario, plan.policy, plan.constants, frame, units,
+                             model.time.units, plan.warnings))
+    return out
 
 
 def _units(model: Model, column: str) -> str | None:

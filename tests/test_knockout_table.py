@@ -73,7 +73,7 @@ def test_unknown_scenario_fails_before_any_run(monkeypatch, tank_scenarios):
 
     model = pyloop.load_model(TANK, declarations={"scenarios": tank_scenarios})
     runs = []
-    monkeypatch.setattr(knockout, "run", lambda *a, **k: runs.append(a) or pytest.fail("ran"))
+    monkeypatch.setattr(knockout, "run_together", lambda *a, **k: runs.append(a) or pytest.fail("ran"))
     with pytest.raises(PyloopError, match="unknown scenario 'fsat'.*'fast'"):
         pyloop.knockout_table(model, ["Water"], ["small", "fsat"])
     assert runs == []

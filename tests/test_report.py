@@ -89,7 +89,7 @@ def test_interrupted_report_leaves_nothing(tmp_path):
     # wait until the report has started its runs, then kill it hard
     deadline = time.monotonic() + 120
     for line in process.stderr:
-        if "running policies" in line or time.monotonic() > deadline:
+        if "running scenarios and policies" in line or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -206,9 +206,10 @@ def test_summary_numbers_match_the_analyses(report, circular_model):
         for variable in KEY_VARIABLES:
             d = variable_dominance(circular_model, result, variable, (window.start, window.end))
             found = entry["variables"][variable]
-            assert found["reinforcing_share"] == pytest.approx(d.reinforcing_share, abs=1e-12)
-            assert found["behaviour_polarity"] == pytest.approx(d.behaviour_polarity, abs=1e-12)
-            assert found["agreement"] == pytest.approx(d.agreement, abs=1e-12)
+            # the report runs its scenarios together in one vectorised run: equal to rounding
+            assert found["reinforcing_share"] == pytest.approx(d.reinforcing_share, abs=1e-9)
+            assert found["behaviour_polarity"] == pytest.approx(d.behaviour_polarity, abs=1e-9)
+            assert found["agreement"] == pytest.approx(d.agreement, abs=1e-9)
             kind = "reinforcing" if d.reinforcing_share >= 0.5 else "balancing"
             held = d.reinforcing_share if kind == "reinforcing" else 1 - d.reinforcing_share
             stated = re.search(

@@ -262,3 +262,31 @@ def test_validity_tests_show_their_runs_on_a_progress_bar(cooling_model, capsys)
     assert len(table) == 3
     validity_tests(cooling_model, results, scenarios, names, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_runs_together_equal_runs_of_their_own(cooling_model, monkeypatch):
+    import pyloop.runner as runner
+    from pyloop.runner import plan_runs, run_plan, run_together
+
+    monkeypatch.setattr(runner, "TOGETHER_BATCH", 2)  # two batches: the second holds one run
+    plans = plan_runs(cooling_model, ["baseline", "fast_cooling"], "lid") + plan_runs(cooling_model, ["baseline"])
+    together = run_together(cooling_model, plans)
+    for plan, result in zip(plans, together):
+        alone = run_plan(cooling_model, plan)
+        assert result.name == alone.name and result.constants == alone.constants
+        assert list(result.frame.columns) == list(alone.frame.columns)
+        np.testing.assert_array_equal(result.frame.index.to_numpy(), alone.frame.index.to_numpy())
+        np.testing.assert_allclose(result.frame.to_numpy(), alone.frame.to_numpy(), rtol=1e-12, atol=0)
+    assert not np.allclose(together[0].frame.to_numpy(), together[2].frame.to_numpy())  # lid or not
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_a_run_that_fails_together_fails_alone_and_spares_the_others():
+    from pyloop.runner import plan_runs, run_together
+
+    model = pyloop.load_model(MODELS / "divide.mdl")
+    plans = [plan_runs(model, [None], params={"Break Time": t})[0] for t in (3.25, 3.0)]
+    finite, failed = run_together(model, plans)
+    assert np.isfinite(finite.frame.to_numpy()).all()
+    assert isinstance(failed, SimulationError)
+    assert "'Ratio' became +inf at time 3" in str(failed)

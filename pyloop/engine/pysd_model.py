@@ -310,6 +310,12 @@ class Model:
         return tuple(sorted(out, key=lambda v: v.name.lower()))
 
     @property
+    def output_columns(self) -> tuple[str, ...]:
+        """The variables a run returns by default: every stock, flow,
+        auxiliary, constant and data variable (not lookups or controls)."""
+        return tuple(self._default_columns)
+
+    @property
     def stocks(self) -> tuple[str, ...]:
         """Names of the stocks (INTEG variables)."""
         return tuple(v.name for v in self.variables if v.kind == "stock")

@@ -28,7 +28,7 @@ from pyloop.engine import Model
 from pyloop.report.document import Document, html_table, ledger_display, paragraph
 from pyloop.report.loop_section import section_loops
 from pyloop.report.settings import ReportSettings
-from pyloop.runner import key_variables, run
+from pyloop.runner import key_variables, plan_runs, run_together
 
 __all__ = [
     "Section",
@@ -104,19 +104,32 @@ def collect_runs(model: Model, settings: ReportSettings, progress: Callable[[str
     names = list(settings.scenarios) or list(sf.scenarios)
     for name in names:
         sf.scenario(name)  # unknown names fail before any run
-    progress("running scenarios")
-    # without scenarios, the model's own defaults are its only run
-    scenarios = [run(model, name, scenarios=sf) for name in names] if names else [run(model, scenarios=sf)]
     policy_bases = [n for n in settings.focus.scenarios if n in names] or names[:1]
     if settings.quick:
         policy_bases = policy_bases[:1]
-    progress("running policies")
-    policies = {
-        base: [run(model, base, scenarios=sf)] + [run(model, base, p, scenarios=sf) for p in sf.policies]
+    progress("running scenarios and policies")
+    # without scenarios, the model's own defaults are its only run
+    plans = plan_runs(model, names or [None], scenarios=sf)
+    policy_plans = {
+        base: plan_runs(model, [base], scenarios=sf) + [plan_runs(model, [base], p, scenarios=sf)[0]
+                                                        for p in sf.policies]
         for base in policy_bases
         if sf.policies
     }
+    # they differ only in constants: one vectorised run for all of them
+    every = plans + [plan for group in policy_plans.values() for plan in group]
+    results = iter(_raise_failures(run_together(model, every)))
+    scenarios = [next(results) for _ in plans]
+    policies = {base: [next(results) for _ in group] for base, group in policy_plans.items()}
     return {"scenario_file": sf, "scenarios": scenarios, "policies": policies, "names": names}
+
+
+def _raise_failures(results: list[Any]) -> list[Any]:
+    """The runs, or the first failure among them raised."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 # -------------------------------------------------------------- sections

@@ -80,8 +80,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def csv_text(frame: pd.DataFrame, header: bool) -> str:
-    """``frame`` as CSV, floats written in full (17 significant digits)."""
-    return frame.to_csv(index=False, header=header, float_format="%.17g", lineterminator="\n")
+    """``frame`` as CSV, each float in its shortest form that reads back to
+    the same value (Python's ``repr``: exact, and faster than a format string)."""
+    return frame.to_csv(index=False, header=header, lineterminator="\n")
 
 
 def series_rows(ids: Sequence[int], bands: Sequence[str], kept: np.ndarray, times: np.ndarray) -> pd.DataFrame:

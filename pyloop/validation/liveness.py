@@ -198,7 +198,7 @@ def _declared_runs(scenarios: Any) -> list[tuple[str | None, str | None]]:
 def check_switching(model: Model) -> list[Finding]:
     """B001: every MIN, MAX and IF THEN ELSE on a loop switches in some declared run."""
     from pyloop.declarations.scenarios import load_scenarios
-    from pyloop.runner import run
+    from pyloop.runner import plan_runs, run_together
 
     scenarios = load_scenarios(model)
     if scenarios.path is None:
@@ -222,9 +222,11 @@ def check_switching(model: Model) -> list[Finding]:
     columns = (None if getattr(expanded, "builtins", ()) or None in read
                else sorted(set().union(*read, {s.variable for s in selectors})))
     live = list(selectors)
-    for scenario, policy in _declared_runs(scenarios):
-        result = run(model, scenario, policy, scenarios=scenarios, return_columns=columns,
-                     time_step=model.time.time_step)
+    plans = [plan_runs(model, [scenario], policy, scenarios=scenarios, return_columns=columns,
+                       time_step=model.time.time_step)[0] for scenario, policy in _declared_runs(scenarios)]
+    for result in run_together(model, plans):  # one vectorised run: they differ only in constants
+        if isinstance(result, PyloopError):
+            raise result
         try:
             evaluator = Evaluator(model, result.frame, model.time.time_step, check=False)
         except PyloopError:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pyloop.errors import PyloopError
 from pyloop.engine import Model
-from pyloop.runner import RunResult, run
+from pyloop.runner import RunResult, plan_runs, run_together
 from pyloop.declarations.catalogue import CatalogueLoop, load_catalogue
 
 
@@ -67,18 +67,23 @@ def knockouts(
             raise PyloopError(f"unknown loop '{lid}'" + suggest(lid, cat))
         if not cat[lid].switch:
             raise PyloopError(f"loop '{lid}' has no switch constant to knock it out")
-    base = run(model, scenario, policy, params, return_columns=outputs)
+    plans = plan_runs(model, [scenario], policy, params, return_columns=outputs)
+    for lid in loops:
+        plans += plan_runs(model, [scenario], policy, {**(params or {}), cat[lid].switch: 0},
+                           return_columns=outputs, name=f"{plans[0].name}-{lid}")
+    # the runs differ only in a switch constant: one vectorised run for all of them
+    results = run_together(model, plans)
+    for result in results:
+        if isinstance(result, PyloopError):
+            raise result
+    base, runs = results[0], {"base": results[0]}
     if on_run is not None:
         on_run(base.name)
-    runs = {"base": base}
     rows = []
-    for lid in loops:
-        knocked = dict(params or {})
-        knocked[cat[lid].switch] = 0
-        name = f"{base.name}-{lid}"
-        runs[lid] = run(model, scenario, policy, knocked, return_columns=outputs, name=name)
+    for lid, result in zip(loops, results[1:]):
+        runs[lid] = result
         if on_run is not None:
-            on_run(name)
+            on_run(result.name)
         for out in outputs:
             b = base.frame[out].to_numpy(dtype=float)
             k = runs[lid].frame[out].to_numpy(dtype=float)
