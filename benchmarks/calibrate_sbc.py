@@ -12,7 +12,7 @@ right, the ranks are uniform on 0..draws; the script prints a chi-square test
 over ``--bins`` equal bins and a Kolmogorov-Smirnov test of the normalised
 ranks against the uniform distribution, for each constant, and the time.
 
-Usage: python benchmarks/calibrate_sbc.py [--datasets 20] [--samples 400]
+Usage: python benchmarks/calibrate_sbc.py [--datasets 40] [--samples 400]
        [--draws 99] [--bins 5] [--seed 0]
 """
 
@@ -33,7 +33,7 @@ TRUE_RANGES = {"Contact Infectivity": (0.1, 1.0), "Duration": (1.0, 15.0)}
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", type=int, default=20)
+    ap.add_argument("--datasets", type=int, default=40)
     ap.add_argument("--samples", type=int, default=400, help="MCMC steps per walker")
     ap.add_argument("--draws", type=int, default=99, help="posterior draws ranked against")
     ap.add_argument("--bins", type=int, default=5)

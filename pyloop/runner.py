@@ -454,78 +454,65 @@ def run_plan(model: Model, plan: RunPlan) -> RunResult:
     raises :class:`SimulationError` as :func:`run` does."""
     plain, timing = _split_timing(plan.constants, plan.final_time, plan.time_step)
     columns = list(plan.return_columns) if plan.return_columns is not None else None
-    frame = model.simulate(plain, return_columns=columns, **timing)
-    check_finite(model, frame, plan.name, plain, timing)
-    units = MappingProxyType({c: _units(model, c) for c in frame.columns})
-    return RunResult(plan.name, model.name, plan.scenario, plan.policy, plan.constants, frame, units,
-                     model.time.units, plan.warnings)
+    result = _result(model, plan, model.simulate(plain, return_columns=columns, **timing), plain, timing)
+    if isinstance(result, SimulationError):
+        raise result
+    return result
 
 
-#: Most runs :func:`run_together` puts in one vectorised run (bounds its memory:
-#: every saved value of every run is held until the batch ends).
+#: Most runs :func:`run_together` puts in one vectorised run (bounds its memory).
 TOGETHER_BATCH = 32
 
 
 def run_together(model: Model, plans: Sequence[RunPlan]) -> list[RunResult | SimulationError]:
-    """Run planned runs that differ only in their constants in vectorised
-    PySD runs of up to :data:`TOGETHER_BATCH` runs each (see
-    :mod:`pyloop.engine.vectorised`).
+    """Run plans that differ only in constants, up to :data:`TOGETHER_BATCH`
+    at a time in one vectorised PySD run (:mod:`pyloop.engine.vectorised`).
 
-    Each plan's result is its :class:`RunResult`, with the frame a run of
-    its own would have (values equal to rounding), or the
-    :class:`SimulationError` such a run would raise (a NaN or infinite
-    value, named as :func:`check_finite` names it). Plans with their own
-    time step or saving interval (other than the model's), different final
-    times or columns, a model that cannot run with array-valued constants,
-    and a batch in which an equation fails run one by one.
-    """
-    out: list[RunResult | SimulationError] = []
-    for start in range(0, len(plans), TOGETHER_BATCH):
-        out += _run_batch(model, plans[start:start + TOGETHER_BATCH])
-    return out
-
-
-def _run_batch(model: Model, plans: Sequence[RunPlan]) -> list[RunResult | SimulationError]:
+    Each plan's result is its :class:`RunResult` (the values of its own run,
+    to rounding) or the :class:`SimulationError` its own run would raise.
+    Plans with their own time step or saving interval, different final
+    times or columns, a model that cannot run on arrays, or a batch in
+    which an equation fails run one by one."""
     from pyloop.engine.vectorised import NotVectorisable, VectorEngine
 
-    def alone(plan: RunPlan) -> RunResult | SimulationError:
-        try:
-            return run_plan(model, plan)
-        except SimulationError as exc:
-            return exc
-
+    if len(plans) > TOGETHER_BATCH:
+        pieces = [plans[k:k + TOGETHER_BATCH] for k in range(0, len(plans), TOGETHER_BATCH)]
+        return [result for piece in pieces for result in run_together(model, piece)]
     splits = [_split_timing(p.constants, p.final_time, p.time_step) for p in plans]
-    clock = model.time
-    same = (
-        len(plans) > 1
-        and all(t["time_step"] in (None, clock.time_step) and t["saveper"] in (None, clock.saveper)
-                for _, t in splits)
-        and len({t["final_time"] for _, t in splits}) == 1
-        and len({p.return_columns for p in plans}) == 1
-    )
+    clock, defaults = model.time, model.defaults
     keys = sorted({k for plain, _ in splits for k in plain})
-    defaults = model.defaults
-    if not same or not all(np.ndim(defaults[k]) == 0 for k in keys):
-        return [alone(p) for p in plans]
+    clocks = {(t["final_time"], t["time_step"] or clock.time_step, t["saveper"] or clock.saveper) for _, t in splits}
+    if (len(plans) < 2 or len(clocks) > 1 or next(iter(clocks))[1:] != (clock.time_step, clock.saveper)
+            or len({p.return_columns for p in plans}) > 1 or any(np.ndim(defaults[k]) for k in keys)):
+        return [_alone(model, p) for p in plans]
     values = {k: np.array([plain.get(k, defaults[k]) for plain, _ in splits], dtype=float) for k in keys}
     columns = list(plans[0].return_columns or model.output_columns)
     try:
         times, series = VectorEngine(model).run(values, columns, len(plans), final_time=splits[0][1]["final_time"])
     except (NotVectorisable, SimulationError):  # each run then fails, or not, on its own
-        return [alone(p) for p in plans]
+        return [_alone(model, p) for p in plans]
     index = pd.Index(times, name="time")
-    out: list[RunResult | SimulationError] = []
-    for i, (plan, (plain, timing)) in enumerate(zip(plans, splits)):
-        frame = pd.DataFrame({c: series[c][:, i] for c in columns}, index=index)
-        try:
-            check_finite(model, frame, plan.name, plain, timing)
-        except SimulationError as exc:
-            out.append(exc)
-            continue
-        units = MappingProxyType({c: _units(model, c) for c in frame.columns})
-        out.append(RunResult(plan.name, model.name, plan.scenario, plan.policy, plan.constants, frame, units,
-                             model.time.units, plan.warnings))
-    return out
+    return [_result(model, plan, pd.DataFrame({c: series[c][:, i] for c in columns}, index=index), *split)
+            for i, (plan, split) in enumerate(zip(plans, splits))]
+
+
+def _result(model: Model, plan: RunPlan, frame: pd.DataFrame, plain: Mapping[str, float],
+            timing: Mapping[str, Any]) -> RunResult | SimulationError:
+    """The run's result from its frame, or the error of a non-finite value in it."""
+    try:
+        check_finite(model, frame, plan.name, plain, timing)
+    except SimulationError as exc:
+        return exc
+    units = MappingProxyType({c: _units(model, c) for c in frame.columns})
+    return RunResult(plan.name, model.name, plan.scenario, plan.policy, plan.constants, frame, units,
+                     model.time.units, plan.warnings)
+
+
+def _alone(model: Model, plan: RunPlan) -> RunResult | SimulationError:
+    try:
+        return run_plan(model, plan)
+    except SimulationError as exc:
+        return exc
 
 
 def _units(model: Model, column: str) -> str | None:

@@ -381,3 +381,29 @@ def test_prim_names_no_parameter_when_none_matters():
     x = pd.DataFrame(rng.random((300, 3)), columns=["a", "b", "c"])
     box = discover(x, rng.random(300) < 0.7, engine="pyloop")  # the condition ignores x
     assert box.limits.empty and box.coverage == 1.0
+
+
+def test_vectorised_batches_hold_at_most_their_memory(monkeypatch):
+    import pyloop.engine.limits as limits
+    from pyloop.sensitivity.executors import BATCH_BYTES, InProcessExecutor, ProcessExecutor, vectorised_batch_size
+
+    monkeypatch.setattr(limits, "memory_budget", lambda: 64 * BATCH_BYTES)
+    per_run = BATCH_BYTES / 1024
+    assert vectorised_batch_size(per_run) == 1024
+    assert InProcessExecutor().batch_size(4352, per_run) == 1024  # not 1088, a quarter of the runs
+    assert InProcessExecutor().batch_size(1000, per_run) == 500  # never smaller than before
+    assert vectorised_batch_size(3 * BATCH_BYTES) == 1  # never an empty batch
+    monkeypatch.setattr(limits, "memory_budget", lambda: BATCH_BYTES)  # a quarter of it per batch
+    assert vectorised_batch_size(per_run) == 256
+    assert InProcessExecutor().batch_size(10_000, per_run) == 256
+    assert InProcessExecutor("serial", vectorise=False).batch_size(10_000, per_run) == 500
+    # worker processes: four batches per worker when that is smaller
+    assert ProcessExecutor(workers=2).batch_size(800, per_run) == 100
+    assert ProcessExecutor(workers=2).batch_size(80_000, per_run) == 256
+
+
+def test_an_ensemble_in_one_batch_equals_one_in_many(ishigami, tmp_path):
+    kw = dict(method="mc", samples=40, seed=3)
+    whole = run_ensemble(ishigami, **kw, out=tmp_path / "whole")
+    many = run_ensemble(ishigami, **kw, out=tmp_path / "many", batch_size=7)
+    _same(whole.outcomes, many.outcomes)

@@ -252,7 +252,10 @@ def run_ensemble(
     stride = band_stride(model)
     task = Task(str(model.path), dict(base), tuple(spec.names), spec.outcomes, spec.bands, stride)
     if batch_size is None:
-        batch_size = chosen.batch_size(runs)
+        t = model.time
+        rows = int(round((t.final_time - t.initial_time) / t.saveper)) + 1
+        # a vectorised batch holds every saved value of its columns twice (the steps, then the series)
+        batch_size = chosen.batch_size(runs, 2 * 8 * rows * max(len(task.columns), 1))
     if batch_size < 1:
         raise PyloopError(f"batch size must be at least 1, not {batch_size}")
 
