@@ -70,9 +70,9 @@ class CalibrationSettings:
         samples: MCMC steps per walker; the first ``burn_fraction`` of
             them are discarded.
         walkers: number of emcee walkers (default ``max(32, 16 * D)``, even;
-            a half-ensemble is one population run, whose cost hardly
-            depends on its size, and more walkers give the kernel-density
-            moves a better proposal).
+            a step of all walkers is one population run, whose cost hardly
+            depends on its size, and more walkers give the independence
+            proposal more points to fit and R-hat more chains).
         popsize: differential evolution population multiplier (population
             ``popsize * D``); larger than SciPy's 15 by default, since one
             vectorised run costs about the same for 30 or 100 members.
