@@ -39,7 +39,7 @@ __all__ = [
 
 #: MCMC steps per walker of the report's calibration (half are burn-in; enough for an
 #: R-hat below 1.05 on the case model's eight constants: the section prints it and any warning).
-POSTERIOR_STEPS = 300
+POSTERIOR_STEPS = 400
 #: Posterior draws run to the final time for the band and the forecast.
 POSTERIOR_DRAWS = 300
 #: How an event's time is read off a series (see :func:`event_times`).
