@@ -120,3 +120,25 @@ def test_observations_load_against_the_model(circular_model):
             if y == float(row["value"]) and 0 <= t - float(row["time"]) < 2 * step
         ]
         assert matches, f"history row {row['id']} is not in {OBSERVATIONS.name}"
+
+
+def test_the_reports_posterior_of_the_history_constants_has_mixed(circular_model):
+    """The report's "Against history" calibration, as the report runs it
+    (its focus constants, steps and seed): every R-hat below the limit."""
+    from pyloop.case import for_model
+    from pyloop.declarations.observations import observations_path
+    from pyloop.declarations.scenarios import load_scenarios
+    from pyloop.fitting.calibrate import RHAT_LIMIT, CalibrationSettings, calibrate, fit_parameters
+    from pyloop.report import ReportSettings
+    from pyloop.report.history_section import POSTERIOR_STEPS
+    from pyloop.runner import validate_constants
+
+    settings = for_model(MODEL_PATH).report_settings(ReportSettings())
+    obs = read_observations(observations_path(MODEL_PATH), circular_model)
+    params = fit_parameters(circular_model, list(settings.focus.history_constants))
+    base = validate_constants(circular_model, load_scenarios(circular_model).resolve("baseline"), "baseline")
+    result = calibrate(circular_model, obs, params, CalibrationSettings(seed=settings.seed, samples=POSTERIOR_STEPS),
+                       base=base, progress=False)
+    assert len(params) == 8
+    assert {n: d["r_hat"] for n, d in result.diagnostics.items() if not d["r_hat"] < RHAT_LIMIT} == {}
+    assert result.warnings == []
