@@ -269,15 +269,20 @@ def test_runs_together_equal_runs_of_their_own(cooling_model, monkeypatch):
     from pyloop.runner import plan_runs, run_plan, run_together
 
     monkeypatch.setattr(runner, "TOGETHER_BATCH", 2)  # two batches: the second holds one run
-    plans = plan_runs(cooling_model, ["baseline", "fast_cooling"], "lid") + plan_runs(cooling_model, ["baseline"])
+    plans = plan_runs(cooling_model, ["baseline"]) + plan_runs(cooling_model, ["fast_cooling", "baseline"], "lid")
+    assert plans[0].constants != plans[1].constants  # the vectorised batch differs in a constant
+    alone_calls = []
+    alone = runner._alone
+    monkeypatch.setattr(runner, "_alone", lambda model, plan: alone_calls.append(plan.name) or alone(model, plan))
     together = run_together(cooling_model, plans)
+    assert alone_calls == [plans[2].name]  # only the batch of one ran on its own
     for plan, result in zip(plans, together):
         alone = run_plan(cooling_model, plan)
         assert result.name == alone.name and result.constants == alone.constants
         assert list(result.frame.columns) == list(alone.frame.columns)
         np.testing.assert_array_equal(result.frame.index.to_numpy(), alone.frame.index.to_numpy())
         np.testing.assert_allclose(result.frame.to_numpy(), alone.frame.to_numpy(), rtol=1e-12, atol=0)
-    assert not np.allclose(together[0].frame.to_numpy(), together[2].frame.to_numpy())  # lid or not
+    assert not np.allclose(together[0].frame.to_numpy(), together[1].frame.to_numpy())  # lid or not
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
