@@ -97,11 +97,12 @@ def test_the_full_section_calibrates_and_forecasts_the_events(cooling_with_histo
     best = float(constants.loc[0, "best"])
     assert best == pytest.approx(8.0, rel=0.1)
     forecast = next(t for t in tables if "event" in t.columns)
-    # the events the model lacks are left out; the tea cools to the end of every run
+    # the events the model lacks are left out; the tea still cools when every run ends: no trough
     assert list(forecast["event"]) == ["Tea coolest"]
-    assert forecast.loc[0, "share of draws"] == "100%"
-    assert float(forecast.loc[0, "50 %"]) == pytest.approx(30.0)
+    assert forecast.loc[0, "share of draws"] == "0%"
+    assert forecast.loc[0, "50 %"] == "never"
     assert "history_event_tea_coolest.png" in doc.figures
+    assert "Tea coolest: its time in the 0% of the posterior draws in which it happens before the run ends" in body
 
 
 def test_without_observations_the_section_says_so(tmp_path):
@@ -116,10 +117,11 @@ def test_without_observations_the_section_says_so(tmp_path):
 
 def test_event_times():
     times = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
-    series = np.array([[0, 5], [0, 7], [1, 3], [2, 1], [3, 2]], dtype=float)
-    np.testing.assert_array_equal(event_times(times, series, "first above zero"), [2.0, 0.0])
-    # a trough is the lowest point after the peak; a series rising to its end has none
-    np.testing.assert_array_equal(event_times(times, series, "trough"), [np.nan, 3.0])
+    series = np.array([[0, 5, 5], [0, 7, 7], [1, 3, 3], [2, 1, 2], [3, 2, 1]], dtype=float)
+    np.testing.assert_array_equal(event_times(times, series, "first above zero"), [2.0, 0.0, 0.0])
+    # a trough is the lowest point after the peak; a series rising to its end has none,
+    # nor has one still falling when the run ends
+    np.testing.assert_array_equal(event_times(times, series, "trough"), [np.nan, 3.0, np.nan])
     with pytest.raises(PyloopError, match="unknown event kind 'peak'"):
         event_times(times, series, "peak")
 

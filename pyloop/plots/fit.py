@@ -86,6 +86,8 @@ def event_figure(label: str, event_times: np.ndarray, time_units: str | None = N
         ax.hist(event_times, bins=min(30, max(5, len(event_times) // 5)), color="tab:blue", alpha=0.7)
         for q, ls in ((5, ":"), (50, "-"), (95, ":")):
             ax.axvline(float(np.percentile(event_times, q)), color="black", ls=ls, lw=0.8)
+    else:
+        ax.text(0.5, 0.5, "in no draw before the run ends", transform=ax.transAxes, ha="center", va="center")
     ax.set_title(label, fontsize=10)
     ax.set_ylabel("posterior draws")
     time_axis(ax, [], time_units)

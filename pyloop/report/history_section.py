@@ -93,8 +93,9 @@ def event_times(times: np.ndarray, series: np.ndarray, how: str) -> np.ndarray:
 
     ``how`` is ``"first above zero"`` (the first saved time the value
     exceeds 0) or ``"trough"`` (the time of the minimum after the series'
-    maximum; a series whose maximum is its last value has no trough).
-    NaN where the event does not happen in the run.
+    maximum; a series whose maximum or minimum after it is its last value,
+    still rising or still falling when the run ends, has no trough in the
+    run). NaN where the event does not happen in the run.
     """
     series = np.atleast_2d(np.asarray(series, dtype=float).T).T
     out = np.full(series.shape[1], np.nan)
@@ -108,8 +109,9 @@ def event_times(times: np.ndarray, series: np.ndarray, how: str) -> np.ndarray:
             if not np.all(np.isfinite(column)):
                 continue
             peak = int(np.argmax(column))
-            if peak < len(column) - 1:
-                out[j] = times[peak + int(np.argmin(column[peak:]))]
+            lowest = peak + int(np.argmin(column[peak:]))
+            if peak < lowest < len(column) - 1:
+                out[j] = times[lowest]
     else:
         raise PyloopError(f"unknown event kind '{how}'; use one of: {', '.join(EVENT_KINDS)}")
     return out
@@ -213,9 +215,10 @@ def section_history(doc: Document, model: Model, runs: dict[str, Any], settings:
             base_t = event_times(base_times, frame[variable].to_numpy(dtype=float), how)[0]
             best_t = event_times(times, series[variable][:, 0], how)[0]
             rows_out.append(_forecast_row(label, base_t, best_t, draws))
+            share = format_share(float(np.isfinite(draws).mean()) if len(draws) else 0.0, 0)
             body += doc.figure(f"history_event_{_stem(label)}", event_figure(label, draws[np.isfinite(draws)],
-                               base_run.time_units), f"{label}: its time over the posterior draws "
-                               "(lines: 5 %, median, 95 %).")
+                               base_run.time_units), f"{label}: its time in the {share} of the posterior draws "
+                               "in which it happens before the run ends (lines: 5 %, median, 95 %).")
         body += paragraph(
             f"When the music stops: the time of each event in the baseline run, the calibrated run and "
             f"over {series[obs.variables[0]].shape[1] - 1} posterior draws (the share of draws in which "
