@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 import pyloop
@@ -165,3 +166,12 @@ def test_png_figures_are_saved_with_a_palette(tmp_path):
         assert small.mode == "P" and small.size == full.size
         assert len(small.getcolors(256)) <= 256
     assert (tmp_path / "chart.png").stat().st_size < 0.6 * (tmp_path / "full.png").stat().st_size
+
+
+def test_an_event_that_never_happens_says_so():
+    from pyloop.plots.fit import event_figure
+
+    empty = event_figure("First contract cancellation", np.array([]), "Year")
+    assert [t.get_text() for t in empty.axes[0].texts] == ["in no draw before the run ends"]
+    drawn = event_figure("First contract cancellation", np.linspace(2029, 2034, 40), "Year")
+    assert drawn.axes[0].texts == [] and len(drawn.axes[0].patches) > 0
