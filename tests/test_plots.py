@@ -174,4 +174,4 @@ def test_an_event_that_never_happens_says_so():
     empty = event_figure("First contract cancellation", np.array([]), "Year")
     assert [t.get_text() for t in empty.axes[0].texts] == ["in no draw before the run ends"]
     drawn = event_figure("First contract cancellation", np.linspace(2029, 2034, 40), "Year")
-    assert drawn.axes[0].texts == [] and len(drawn.axes[0].patches) > 0
+    assert len(drawn.axes[0].texts) == 0 and len(drawn.axes[0].patches) > 0
