@@ -9,7 +9,8 @@ then the posterior sample. The constants are those the observations inform
 well inside its range, and the best fit sits inside every range).
 
 Prints the wall time of the whole command, the largest R-hat and the
-smallest effective sample size over the constants (the goal: R-hat below
+smallest effective sample size over the constants, the acceptance fraction
+and the integrated autocorrelation times (the goal: R-hat below
 1.05 for every constant within 3 minutes on 2 cores), and with
 ``--holdout-after`` the out-of-sample score of the later observations.
 
@@ -70,17 +71,32 @@ def main() -> None:
         subprocess.run(argv, check=True, cwd=ROOT)
         wall = time.perf_counter() - started
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        tau = autocorrelation_times(out / "posterior_samples.csv")
     r_hat = max(summary["r_hat"].values())
     ess = min(summary["ess"].values())
     print(f"wall time {wall:.1f} s; max R-hat {r_hat:.3f}; min ESS {ess:.0f}; payoff {summary['payoff']:.4g}; "
           f"{summary['walkers']} walkers x {summary['steps']} steps ({summary['burn-in steps']} burn-in); "
           f"{summary['global fit']['generations']} DE generations")
+    print(f"acceptance fraction {summary['acceptance fraction']:.2f}; integrated autocorrelation time of the "
+          f"kept steps {min(tau.values()):.1f}-{max(tau.values()):.1f} steps (emcee's estimate, per constant)")
     holdout = summary.get("holdout")
     if holdout:
         print(f"held out after {holdout['after']:g}: {holdout['observations']} observations, payoff "
               f"{holdout['payoff']:.4g}, {holdout['within tolerance']:.0%} within tolerance")
         for variable, score in holdout["variables"].items():
             print(f"  {variable}: rms standardised error {score['rms standardised error']:.3g}")
+
+
+def autocorrelation_times(samples_csv: Path) -> dict[str, float]:
+    """emcee's integrated autocorrelation time of each constant over the kept
+    steps of ``posterior_samples.csv`` (walkers as an ensemble)."""
+    import emcee
+    import pandas as pd
+
+    frame = pd.read_csv(samples_csv).sort_values(["step", "walker"])
+    steps, walkers = frame["step"].nunique(), frame["walker"].nunique()
+    chain = frame[list(PARAMS)].to_numpy().reshape(steps, walkers, len(PARAMS))
+    return dict(zip(PARAMS, emcee.autocorr.integrated_time(chain, quiet=True)))
 
 
 if __name__ == "__main__":

@@ -464,20 +464,21 @@ def run_plan(model: Model, plan: RunPlan) -> RunResult:
 TOGETHER_BATCH = 32
 
 
-def run_together(model: Model, plans: Sequence[RunPlan]) -> list[RunResult | SimulationError]:
-    """Run plans that differ only in constants, up to :data:`TOGETHER_BATCH`
-    at a time in one vectorised PySD run (:mod:`pyloop.engine.vectorised`).
-
-    Each plan's result is its :class:`RunResult` (the values of its own run,
-    to rounding) or the :class:`SimulationError` its own run would raise.
-    Plans with their own time step or saving interval, different final
-    times or columns, a model that cannot run on arrays, or a batch in
-    which an equation fails run one by one."""
+def run_together(model: Model, plans: Sequence[RunPlan], raise_failure: bool = False) -> list[Any]:
+    """Run plans that differ only in constants, up to :data:`TOGETHER_BATCH` at a
+    time in one vectorised PySD run: each plan's :class:`RunResult` (its own run's
+    values, to rounding) or the :class:`SimulationError` its own run would raise
+    (the first one raised, with ``raise_failure``). Plans with their own clock or
+    columns, a model that cannot run on arrays or a failing batch run one by one."""
     from pyloop.engine.vectorised import NotVectorisable, VectorEngine
 
-    if len(plans) > TOGETHER_BATCH:
+    if len(plans) > TOGETHER_BATCH or raise_failure:
         pieces = [plans[k:k + TOGETHER_BATCH] for k in range(0, len(plans), TOGETHER_BATCH)]
-        return [result for piece in pieces for result in run_together(model, piece)]
+        results = [result for piece in pieces for result in run_together(model, piece)]
+        failure = next((r for r in results if isinstance(r, SimulationError)), None)
+        if raise_failure and failure is not None:
+            raise failure
+        return results
     splits = [_split_timing(p.constants, p.final_time, p.time_step) for p in plans]
     clock, defaults = model.time, model.defaults
     keys = sorted({k for plain, _ in splits for k in plain})

@@ -31,6 +31,7 @@ __all__ = [
     "check_time_settings",
     "memory_budget",
     "physical_memory",
+    "saved_rows",
 ]
 
 #: Most integration steps one run may take.
@@ -92,6 +93,12 @@ def check_memory(
             f"{_size(budget)} ({MEMORY_SHARE:.0%} of this machine's memory) pyloop plans "
             f"to use; {advice}"
         )
+
+
+def saved_rows(initial_time: float, final_time: float, saveper: float) -> int:
+    """Saved times of a run from INITIAL TIME to FINAL TIME, one every
+    ``saveper`` (model time units), both ends included."""
+    return math.floor((final_time - initial_time) / saveper * (1 + _MULTIPLE_TOLERANCE)) + 1
 
 
 def check_time_settings(
@@ -160,7 +167,7 @@ def check_time_settings(
             "choose an earlier FINAL TIME or a larger TIME STEP"
         )
     if rows is None:
-        rows = math.floor(span / saveper * (1 + _MULTIPLE_TOLERANCE)) + 1
+        rows = saved_rows(initial_time, final_time, saveper)
     check_memory(
         rows * (columns + 1) * BYTES_PER_SAVED_VALUE,
         f"{where} saving {columns} variables at {rows:,} times",

@@ -215,7 +215,7 @@ def section_history(doc: Document, model: Model, runs: dict[str, Any], settings:
             base_t = event_times(base_times, frame[variable].to_numpy(dtype=float), how)[0]
             best_t = event_times(times, series[variable][:, 0], how)[0]
             rows_out.append(_forecast_row(label, base_t, best_t, draws))
-            share = format_share(float(np.isfinite(draws).mean()) if len(draws) else 0.0, 0)
+            share = rows_out[-1]["share of draws"]
             body += doc.figure(f"history_event_{_stem(label)}", event_figure(label, draws[np.isfinite(draws)],
                                base_run.time_units), f"{label}: its time in the {share} of the posterior draws "
                                "in which it happens before the run ends (lines: 5 %, median, 95 %).")

@@ -118,18 +118,11 @@ def collect_runs(model: Model, settings: ReportSettings, progress: Callable[[str
     }
     # they differ only in constants: one vectorised run for all of them
     every = plans + [plan for group in policy_plans.values() for plan in group]
-    results = iter(_raise_failures(run_together(model, every)))
+    results = iter(run_together(model, every, raise_failure=True))
     scenarios = [next(results) for _ in plans]
     policies = {base: [next(results) for _ in group] for base, group in policy_plans.items()}
     return {"scenario_file": sf, "scenarios": scenarios, "policies": policies, "names": names}
 
-
-def _raise_failures(results: list[Any]) -> list[Any]:
-    """The runs, or the first failure among them raised."""
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
-    return results
 
 
 # -------------------------------------------------------------- sections

@@ -71,6 +71,7 @@ import pandas as pd
 from pyloop.declarations.scenarios import load_scenarios
 from pyloop.declarations.uncertainty import UncertaintySpec, as_table, read_uncertainty
 from pyloop.engine import Model, load_model
+from pyloop.engine.limits import saved_rows
 from pyloop.errors import PyloopError
 from pyloop.runner import TIME_KEYWORDS, validate_constants
 from pyloop.sensitivity.batch import BatchResult, Task
@@ -253,7 +254,7 @@ def run_ensemble(
     task = Task(str(model.path), dict(base), tuple(spec.names), spec.outcomes, spec.bands, stride)
     if batch_size is None:
         t = model.time
-        rows = int(round((t.final_time - t.initial_time) / t.saveper)) + 1
+        rows = saved_rows(t.initial_time, t.final_time, t.saveper)
         # a vectorised batch holds every saved value of its columns twice (the steps, then the series)
         batch_size = chosen.batch_size(runs, 2 * 8 * rows * max(len(task.columns), 1))
     if batch_size < 1:

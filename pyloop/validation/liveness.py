@@ -224,9 +224,7 @@ def check_switching(model: Model) -> list[Finding]:
     live = list(selectors)
     plans = [plan_runs(model, [scenario], policy, scenarios=scenarios, return_columns=columns,
                        time_step=model.time.time_step)[0] for scenario, policy in _declared_runs(scenarios)]
-    for result in run_together(model, plans):  # one vectorised run: they differ only in constants
-        if isinstance(result, PyloopError):
-            raise result
+    for result in run_together(model, plans, raise_failure=True):  # they differ only in constants
         try:
             evaluator = Evaluator(model, result.frame, model.time.time_step, check=False)
         except PyloopError:

@@ -72,10 +72,7 @@ def knockouts(
         plans += plan_runs(model, [scenario], policy, {**(params or {}), cat[lid].switch: 0},
                            return_columns=outputs, name=f"{plans[0].name}-{lid}")
     # the runs differ only in a switch constant: one vectorised run for all of them
-    results = run_together(model, plans)
-    for result in results:
-        if isinstance(result, PyloopError):
-            raise result
+    results = run_together(model, plans, raise_failure=True)
     base, runs = results[0], {"base": results[0]}
     if on_run is not None:
         on_run(base.name)
